@@ -1,0 +1,483 @@
+// config.cpp - the parameter table and the YAML loader built on it.
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+#include <variant>
+
+#include "store/error.h"
+
+namespace outpost {
+namespace {
+
+enum class Type { string, integer, boolean, duration, size, percent, list, choice, ip_list };
+
+// A parsed value: text, integer (also sizes and milliseconds), fraction, list.
+using Value = std::variant<std::string, long long, double, bool, std::vector<std::string>>;
+
+struct Param {
+    const char* key;      // dotted path in the YAML file
+    Type type;
+    const char* def;      // default, written as it would be in the YAML file
+    double min, max;      // bounds for integer, duration (ms), size, percent
+    const char* choices;  // "a|b|c" for choice and (element-wise) list
+    const char* doc;
+    std::function<void(Config&, const Value&)> set;
+};
+
+const std::string& S(const Value& v) { return std::get<std::string>(v); }
+long long I(const Value& v) { return std::get<long long>(v); }
+double F(const Value& v) { return std::get<double>(v); }
+const std::vector<std::string>& L(const Value& v) { return std::get<std::vector<std::string>>(v); }
+std::chrono::milliseconds MS(const Value& v) { return std::chrono::milliseconds(I(v)); }
+
+constexpr double kNoMax = 1e18;
+
+// The table. Order is the order of the example file.
+const std::vector<Param>& params() {
+    static const std::vector<Param> table = {
+        {"store.path", Type::string, "/var/lib/outpost", 0, 0, "",
+         "LMDB environment directory (domains, keys, tenants, counters)",
+         [](Config& c, const Value& v) { c.store.path = S(v); }},
+        {"store.keys", Type::string, "/var/lib/outpost/keys", 0, 0, "",
+         "DKIM private keys, one file per selector, mode 0600, never read by trackd",
+         [](Config& c, const Value& v) { c.store.keys = S(v); }},
+
+        {"milter.listen", Type::string, "unix:/run/outpost/milter.sock", 0, 0, "",
+         "milter socket: unix:PATH or inet:PORT@ADDR",
+         [](Config& c, const Value& v) { c.milter.listen = S(v); }},
+        {"milter.user", Type::string, "outpost", 0, 0, "",
+         "user the milter drops to after binding its socket",
+         [](Config& c, const Value& v) { c.milter.user = S(v); }},
+        {"milter.unauthenticated", Type::choice, "reject", 0, 0, "reject|allow",
+         "mail with no SASL login, key header or CIDR match: reject (AUTH_REQUIRED) or allow",
+         [](Config& c, const Value& v) { c.milter.unauthenticated = S(v); }},
+        {"milter.pending_action", Type::choice, "reject", 0, 0, "reject|tempfail",
+         "mail from a domain not yet verified: reject (550) or tempfail (451)",
+         [](Config& c, const Value& v) { c.milter.pending_action = S(v); }},
+        {"milter.sandbox_recipient", Type::string, "sandbox@relay.example.net", 0, 0, "",
+         "where sandbox keys' mail goes instead of its recipients",
+         [](Config& c, const Value& v) { c.milter.sandbox_recipient = S(v); }},
+        {"milter.sandbox_mode", Type::choice, "redirect", 0, 0, "redirect|quarantine",
+         "sandbox mail: redirect to sandbox_recipient, or hold in the MTA's quarantine",
+         [](Config& c, const Value& v) { c.milter.sandbox_mode = S(v); }},
+        {"milter.unsubscribe_mailto", Type::string, "unsubscribe", 0, 0, "",
+         "mailto List-Unsubscribe local part (at relay.hostname) or full address",
+         [](Config& c, const Value& v) { c.milter.unsubscribe_mailto = S(v); }},
+
+        {"relay.hostname", Type::string, "relay.example.net", 0, 0, "",
+         "this relay's host name",
+         [](Config& c, const Value& v) { c.relay.hostname = S(v); }},
+        {"relay.ips", Type::ip_list, "[192.0.2.10, 2001:db8::10]", 0, 0, "",
+         "addresses the relay sends from: what each domain's SPF must authorize",
+         [](Config& c, const Value& v) { c.relay.ips = L(v); }},
+        {"relay.spf_include", Type::string, "_spf.relay.example.net", 0, 0, "",
+         "what domains are told to include: in their SPF record",
+         [](Config& c, const Value& v) { c.relay.spf_include = S(v); }},
+        {"relay.bounce_host", Type::string, "bounces.relay.example.net", 0, 0, "",
+         "MX target for MAIL FROM subdomains",
+         [](Config& c, const Value& v) { c.relay.bounce_host = S(v); }},
+
+        {"dns.upstream", Type::string, "\"\"", 0, 0, "",
+         "\"\" resolves recursively; ADDR[@PORT] forwards every query there",
+         [](Config& c, const Value& v) { c.dns.upstream = S(v); }},
+        {"dns.timeout", Type::duration, "5s", 100, 120000, "",
+         "time allowed for one DNS query",
+         [](Config& c, const Value& v) { c.dns.timeout = MS(v); }},
+        {"dns.deadline", Type::duration, "60s", 100, 3600000, "",
+         "time allowed for all the queries of one verify run",
+         [](Config& c, const Value& v) { c.dns.deadline = MS(v); }},
+        {"dns.trust_anchor", Type::string, "\"\"", 0, 0, "",
+         "DNSSEC root trust anchor file (e.g. /usr/share/dns/root.key); \"\" = no validation",
+         [](Config& c, const Value& v) { c.dns.trust_anchor = S(v); }},
+        {"dns.concurrency", Type::integer, "200", 1, 10000, "",
+         "DNS queries in flight at once during verify --all",
+         [](Config& c, const Value& v) { c.dns.concurrency = static_cast<int>(I(v)); }},
+
+        {"dkim.algorithm", Type::choice, "rsa", 0, 0, "rsa|ed25519|both",
+         "key types generated for new domains and rotations",
+         [](Config& c, const Value& v) { c.dkim.algorithm = S(v); }},
+        {"dkim.rsa_bits", Type::integer, "2048", 1024, 4096, "",
+         "RSA key size (never below 1024)",
+         [](Config& c, const Value& v) { c.dkim.rsa_bits = static_cast<int>(I(v)); }},
+        {"dkim.selector_prefix", Type::string, "op", 0, 0, "",
+         "selectors are PREFIX + creation date, e.g. op20261122",
+         [](Config& c, const Value& v) { c.dkim.selector_prefix = S(v); }},
+
+        {"verify.required", Type::list, "[dkim, spf, dmarc]", 0, 0,
+         "dkim|spf|dmarc|mailfrom|tracking", "checks that must pass for a domain to be verified",
+         [](Config& c, const Value& v) { c.verify.required = L(v); }},
+        {"verify.pending_timeout", Type::duration, "72h", 60000, 31536000000.0, "",
+         "a domain pending this long becomes failed",
+         [](Config& c, const Value& v) {
+             c.verify.pending_timeout = std::chrono::duration_cast<std::chrono::seconds>(MS(v));
+         }},
+
+        {"records.mailfrom", Type::string, "bounce", 0, 0, "",
+         "label of the MAIL FROM subdomain (bounce.example.com)",
+         [](Config& c, const Value& v) { c.records.mailfrom = S(v); }},
+        {"records.tracking", Type::string, "track", 0, 0, "",
+         "label of the tracking CNAME (track.example.com)",
+         [](Config& c, const Value& v) { c.records.tracking = S(v); }},
+        {"records.dmarc_policy", Type::choice, "none", 0, 0, "none|quarantine|reject",
+         "DMARC policy suggested for new domains",
+         [](Config& c, const Value& v) { c.records.dmarc_policy = S(v); }},
+        {"records.ttl", Type::integer, "3600", 60, 604800, "",
+         "TTL written in BIND zone fragments",
+         [](Config& c, const Value& v) { c.records.ttl = static_cast<int>(I(v)); }},
+
+        {"warmup.days", Type::integer, "14", 0, 365, "",
+         "length of the warmup ramp; 0 disables warmup",
+         [](Config& c, const Value& v) { c.warmup.days = static_cast<int>(I(v)); }},
+        {"warmup.first_day", Type::integer, "50", 1, kNoMax, "",
+         "recipients allowed on day 0; doubles each day",
+         [](Config& c, const Value& v) { c.warmup.first_day = I(v); }},
+        {"warmup.cap", Type::integer, "0", 0, kNoMax, "",
+         "daily recipient cap during and after warmup; 0 = no cap after warmup",
+         [](Config& c, const Value& v) { c.warmup.cap = I(v); }},
+
+        {"tracking.host", Type::string, "t.relay.example.net", 0, 0, "",
+         "host name of outpost-trackd that tracking CNAMEs point to",
+         [](Config& c, const Value& v) { c.tracking.host = S(v); }},
+        {"tracking.listen", Type::string, "127.0.0.1:8080", 0, 0, "",
+         "address outpost-trackd listens on",
+         [](Config& c, const Value& v) { c.tracking.listen = S(v); }},
+        {"tracking.secret_file", Type::string, "/etc/outpost/tracking.key", 0, 0, "",
+         "HMAC secrets for tracking and unsubscribe tokens",
+         [](Config& c, const Value& v) { c.tracking.secret_file = S(v); }},
+        {"tracking.max_bytes", Type::size, "10MB", 0, 1e12, "",
+         "largest message rewritten for tracking; larger ones go untracked",
+         [](Config& c, const Value& v) { c.tracking.max_bytes = I(v); }},
+
+        {"health.window_days", Type::integer, "7", 1, 90, "",
+         "rolling window for bounce and complaint rates",
+         [](Config& c, const Value& v) { c.health.window_days = static_cast<int>(I(v)); }},
+        {"health.min_volume", Type::integer, "200", 0, kNoMax, "",
+         "no suspension below this many messages in the window",
+         [](Config& c, const Value& v) { c.health.min_volume = I(v); }},
+        {"health.own.bounce_warn", Type::percent, "5%", 0, 1, "", "own domains: warn above",
+         [](Config& c, const Value& v) { c.health.own.bounce_warn = F(v); }},
+        {"health.own.bounce_suspend", Type::percent, "10%", 0, 1, "", "own domains: suspend above",
+         [](Config& c, const Value& v) { c.health.own.bounce_suspend = F(v); }},
+        {"health.own.complaint_warn", Type::percent, "0.1%", 0, 1, "", "own domains: warn above",
+         [](Config& c, const Value& v) { c.health.own.complaint_warn = F(v); }},
+        {"health.own.complaint_suspend", Type::percent, "0.5%", 0, 1, "",
+         "own domains: suspend above",
+         [](Config& c, const Value& v) { c.health.own.complaint_suspend = F(v); }},
+        {"health.shared.bounce_warn", Type::percent, "2%", 0, 1, "", "shared domains: warn above",
+         [](Config& c, const Value& v) { c.health.shared.bounce_warn = F(v); }},
+        {"health.shared.bounce_suspend", Type::percent, "4%", 0, 1, "",
+         "shared domains: suspend above",
+         [](Config& c, const Value& v) { c.health.shared.bounce_suspend = F(v); }},
+        {"health.shared.complaint_warn", Type::percent, "0.05%", 0, 1, "",
+         "shared domains: warn above",
+         [](Config& c, const Value& v) { c.health.shared.complaint_warn = F(v); }},
+        {"health.shared.complaint_suspend", Type::percent, "0.1%", 0, 1, "",
+         "shared domains: suspend above",
+         [](Config& c, const Value& v) { c.health.shared.complaint_suspend = F(v); }},
+    };
+    return table;
+}
+
+const char* type_name(Type t) {
+    switch (t) {
+        case Type::string: return "a string";
+        case Type::integer: return "an integer";
+        case Type::boolean: return "true or false";
+        case Type::duration: return "a duration such as 500ms, 5s, 10m, 72h or 7d";
+        case Type::size: return "a size such as 512KB or 10MB";
+        case Type::percent: return "a percentage such as 0.5%";
+        case Type::list: return "a list such as [a, b]";
+        case Type::choice: return "one of the listed words";
+        case Type::ip_list: return "a list of IP addresses";
+    }
+    return "?";
+}
+
+struct Where {
+    std::string origin;
+    YAML::Mark mark;
+    std::string str() const {
+        std::ostringstream o;
+        o << origin;
+        if (mark.line >= 0) o << ':' << mark.line + 1 << ':' << mark.column + 1;
+        return o.str();
+    }
+};
+
+[[noreturn]] void fail(const Where& w, const std::string& what) {
+    throw Error(Exit::config, "", w.str() + ": " + what);
+}
+
+// Number with an optional unit suffix; returns false if not of that shape.
+bool number_with_unit(const std::string& s, double& n, std::string& unit) {
+    if (s.empty()) return false;
+    char* end = nullptr;
+    n = std::strtod(s.c_str(), &end);
+    if (end == s.c_str()) return false;
+    unit.assign(end);
+    while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
+    return std::isfinite(n);
+}
+
+std::vector<std::string> split_choices(const char* c) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (const char* p = c; *p; ++p) {
+        if (*p == '|') { out.push_back(cur); cur.clear(); } else cur += *p;
+    }
+    if (!cur.empty()) out.push_back(cur);
+    return out;
+}
+
+std::string scalar_text(const YAML::Node& n) { return n.Scalar(); }
+
+void check_bounds(const Param& p, const Where& w, double n, const std::string& shown) {
+    if (n < p.min || n > p.max) {
+        std::ostringstream o;
+        o << p.key << " = " << shown << " is out of range";
+        if (p.type == Type::duration)
+            o << " (allowed: " << p.min << "ms to " << p.max << "ms)";
+        else if (p.type == Type::percent)
+            o << " (allowed: " << p.min * 100 << "% to " << p.max * 100 << "%)";
+        else if (p.max >= kNoMax)
+            o << " (allowed: at least " << static_cast<long long>(p.min) << ")";
+        else
+            o << " (allowed: " << static_cast<long long>(p.min) << " to "
+              << static_cast<long long>(p.max) << ")";
+        fail(w, o.str());
+    }
+}
+
+Value convert(const Param& p, const YAML::Node& n, const Where& w) {
+    auto want = [&]() -> std::string {
+        return std::string(p.key) + " must be " + type_name(p.type);
+    };
+    const bool list_type = p.type == Type::list || p.type == Type::ip_list;
+    if (list_type) {
+        if (!n.IsSequence()) fail(w, want());
+        std::vector<std::string> out;
+        const auto choices = split_choices(p.choices);
+        for (const auto& e : n) {
+            Where ew{w.origin, e.Mark()};
+            if (!e.IsScalar()) fail(ew, std::string(p.key) + " entries must be single values");
+            std::string s = scalar_text(e);
+            if (p.type == Type::ip_list) {
+                unsigned char buf[16];
+                if (inet_pton(AF_INET, s.c_str(), buf) != 1 && inet_pton(AF_INET6, s.c_str(), buf) != 1)
+                    fail(ew, std::string(p.key) + ": '" + s + "' is not an IPv4 or IPv6 address");
+            } else if (!choices.empty() &&
+                       std::find(choices.begin(), choices.end(), s) == choices.end()) {
+                fail(ew, std::string(p.key) + ": '" + s + "' is not one of " + p.choices);
+            }
+            out.push_back(s);
+        }
+        return out;
+    }
+    if (!n.IsScalar()) fail(w, want());
+    const std::string s = scalar_text(n);
+    double num = 0;
+    std::string unit;
+    switch (p.type) {
+        case Type::string:
+            return s;
+        case Type::choice: {
+            auto c = split_choices(p.choices);
+            if (std::find(c.begin(), c.end(), s) == c.end())
+                fail(w, std::string(p.key) + ": '" + s + "' is not one of " + p.choices);
+            return s;
+        }
+        case Type::boolean:
+            if (s == "true" || s == "yes" || s == "on") return true;
+            if (s == "false" || s == "no" || s == "off") return false;
+            fail(w, want());
+        case Type::integer: {
+            if (!number_with_unit(s, num, unit) || !unit.empty() || num != std::floor(num))
+                fail(w, want() + ", not '" + s + "'");
+            check_bounds(p, w, num, s);
+            return static_cast<long long>(num);
+        }
+        case Type::duration: {
+            static const std::map<std::string, double> ms = {
+                {"ms", 1}, {"s", 1e3}, {"m", 60e3}, {"h", 3600e3}, {"d", 86400e3}};
+            if (!number_with_unit(s, num, unit) || !ms.count(unit) || num < 0)
+                fail(w, want() + ", not '" + s + "'");
+            num *= ms.at(unit);
+            check_bounds(p, w, num, s);
+            return static_cast<long long>(num);
+        }
+        case Type::size: {
+            static const std::map<std::string, double> b = {
+                {"", 1}, {"B", 1}, {"KB", 1024}, {"MB", 1024.0 * 1024}, {"GB", 1024.0 * 1024 * 1024}};
+            if (!number_with_unit(s, num, unit) || !b.count(unit) || num < 0)
+                fail(w, want() + ", not '" + s + "'");
+            num *= b.at(unit);
+            check_bounds(p, w, num, s);
+            return static_cast<long long>(num);
+        }
+        case Type::percent: {
+            if (!number_with_unit(s, num, unit) || unit != "%")
+                fail(w, want() + ", not '" + s + "'");
+            num /= 100;
+            check_bounds(p, w, num, s);
+            return num;
+        }
+        default:
+            fail(w, want());
+    }
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j)
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+std::string suggestion(const std::string& key) {
+    std::string best;
+    size_t best_d = 4;
+    std::set<std::string> candidates;
+    for (const auto& p : params()) {
+        std::string k = p.key;
+        candidates.insert(k);
+        for (size_t dot = k.find('.'); dot != std::string::npos; dot = k.find('.', dot + 1))
+            candidates.insert(k.substr(0, dot));
+    }
+    for (const auto& c : candidates) {
+        size_t d = edit_distance(key, c);
+        if (d < best_d) { best_d = d; best = c; }
+    }
+    return best.empty() ? "" : " (did you mean '" + best + "'?)";
+}
+
+const Param* find_param(const std::string& key) {
+    for (const auto& p : params())
+        if (key == p.key) return &p;
+    return nullptr;
+}
+
+bool is_section(const std::string& prefix) {
+    for (const auto& p : params())
+        if (std::string(p.key).rfind(prefix + ".", 0) == 0) return true;
+    return false;
+}
+
+void walk(Config& c, const YAML::Node& map, const std::string& prefix, const std::string& origin,
+          std::set<std::string>& seen) {
+    for (const auto& kv : map) {
+        Where w{origin, kv.first.Mark()};
+        if (!kv.first.IsScalar()) fail(w, "keys must be plain words");
+        const std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+        if (!seen.insert(key).second) fail(w, "'" + key + "' is set twice; keep one");
+        if (const Param* p = find_param(key)) {
+            Where vw{origin, kv.second.Mark()};
+            p->set(c, convert(*p, kv.second, vw));
+        } else if (is_section(key)) {
+            if (kv.second.IsNull()) continue;
+            if (!kv.second.IsMap())
+                fail(Where{origin, kv.second.Mark()}, "'" + key + "' is a section: it holds keys, not a value");
+            walk(c, kv.second, key, origin, seen);
+        } else {
+            fail(w, "unknown key '" + key + "'" + suggestion(key) +
+                        "; see config/outpost.example.yaml for every key");
+        }
+    }
+}
+
+}  // namespace
+
+Config default_config() {
+    Config c;
+    c.source = "(built-in defaults)";
+    for (const auto& p : params()) {
+        YAML::Node n = YAML::Load(p.def);
+        p.set(c, convert(p, n, Where{"(built-in default)", n.Mark()}));
+    }
+    return c;
+}
+
+Config parse_config(const std::string& text, const std::string& origin) {
+    Config c = default_config();
+    c.source = origin;
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+        fail(Where{origin, e.mark}, "YAML syntax: " + e.msg);
+    }
+    if (root.IsNull()) return c;
+    if (!root.IsMap()) fail(Where{origin, root.Mark()}, "the file must be a YAML mapping of sections");
+    std::set<std::string> seen;
+    walk(c, root, "", origin, seen);
+    if (c.store.keys == c.store.path)
+        fail(Where{origin, YAML::Mark::null_mark()},
+             "store.keys must differ from store.path: keys are kept apart from the shared store");
+    return c;
+}
+
+Config load_config_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in)
+        throw Error(Exit::config, "",
+                    path + ": cannot read the configuration file; check the path or pass --config");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse_config(ss.str(), path);
+}
+
+Config load_config(const std::string& cli_path) {
+    if (!cli_path.empty()) return load_config_file(cli_path);
+    if (const char* env = std::getenv("OUTPOST_CONFIG"); env && *env) return load_config_file(env);
+    struct stat st {};
+    if (::stat(kDefaultConfigPath, &st) != 0) return default_config();
+    return load_config_file(kDefaultConfigPath);
+}
+
+std::string example_config() {
+    std::ostringstream o;
+    o << "# outpost.yaml - every parameter, with its default.\n"
+         "# Generated by `outpostctl config example` from the parameter table in\n"
+         "# config/config.cpp; the loader rejects unknown keys, wrong types and\n"
+         "# out-of-range values with FILE:LINE:COL.\n";
+    std::vector<std::string> open;  // currently open section path
+    for (const auto& p : params()) {
+        std::vector<std::string> parts;
+        std::string k = p.key, cur;
+        for (char ch : k) {
+            if (ch == '.') { parts.push_back(cur); cur.clear(); } else cur += ch;
+        }
+        const std::string leaf = cur;
+        size_t common = 0;
+        while (common < open.size() && common < parts.size() && open[common] == parts[common]) ++common;
+        open.resize(common);
+        for (size_t i = common; i < parts.size(); ++i) {
+            if (i == 0) o << '\n';
+            o << std::string(2 * i, ' ') << parts[i] << ":\n";
+            open.push_back(parts[i]);
+        }
+        const std::string indent(2 * parts.size(), ' ');
+        o << indent << "# " << p.doc;
+        if (p.type == Type::choice || (p.type == Type::list && *p.choices))
+            o << " (" << p.choices << ")";
+        o << '\n' << indent << leaf << ": " << p.def << '\n';
+    }
+    return o.str();
+}
+
+}  // namespace outpost

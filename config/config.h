@@ -1,0 +1,104 @@
+// config.h - outpost's configuration: one typed struct, filled from one table.
+//
+// Every parameter is declared once, in config.cpp's kParams table, with its
+// dotted YAML key, type, default, bounds and a line of documentation. The
+// loader, the built-in defaults, `outpostctl config example` and
+// config/outpost.example.yaml all come from that table.
+//
+// Errors (unknown key, wrong type, out of range, YAML syntax) throw
+// outpost::Error(Exit::config) whose text is "FILE:LINE:COL: what; fix".
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace outpost {
+
+struct HealthThresholds {
+    double bounce_warn = 0, bounce_suspend = 0, complaint_warn = 0, complaint_suspend = 0;
+};
+
+struct Config {
+    std::string source;  // file it was read from, or "(built-in defaults)"
+
+    struct {
+        std::string path;  // LMDB environment directory
+        std::string keys;  // DKIM private keys directory (mode 0700, files 0600)
+    } store;
+    struct {
+        std::string listen;
+        std::string user;
+        std::string unauthenticated;     // reject | allow
+        std::string pending_action;      // reject | tempfail
+        std::string sandbox_recipient;
+        std::string sandbox_mode;        // redirect | quarantine
+        std::string unsubscribe_mailto;  // local part at relay.hostname, or full address
+    } milter;
+    struct {
+        std::string hostname;
+        std::vector<std::string> ips;
+        std::string spf_include;
+        std::string bounce_host;
+    } relay;
+    struct {
+        std::string upstream;  // "" = recursive; "ADDR[@PORT]" forwards
+        std::chrono::milliseconds timeout{};
+        std::chrono::milliseconds deadline{};
+        std::string trust_anchor;  // file; "" = no DNSSEC validation
+        int concurrency = 0;
+    } dns;
+    struct {
+        std::string algorithm;  // rsa | ed25519 | both
+        int rsa_bits = 0;
+        std::string selector_prefix;
+    } dkim;
+    struct {
+        std::vector<std::string> required;
+        std::chrono::seconds pending_timeout{};
+    } verify;
+    struct {
+        std::string mailfrom;  // MAIL FROM subdomain label
+        std::string tracking;  // tracking CNAME label
+        std::string dmarc_policy;
+        int ttl = 0;
+    } records;
+    struct {
+        int days = 0;
+        long long first_day = 0;
+        long long cap = 0;  // 0 = no cap after warmup
+    } warmup;
+    struct {
+        std::string host;
+        std::string listen;
+        std::string secret_file;
+        long long max_bytes = 0;
+    } tracking;
+    struct {
+        int window_days = 0;
+        long long min_volume = 0;
+        HealthThresholds own, shared;
+    } health;
+};
+
+// The built-in defaults (what a missing /etc/outpost/outpost.yaml means).
+Config default_config();
+
+// Parse YAML text; `origin` names it in error messages.
+Config parse_config(const std::string& yaml_text, const std::string& origin);
+
+// Read and parse a file.
+Config load_config_file(const std::string& path);
+
+// Pick the file: `cli_path` if given, else $OUTPOST_CONFIG, else
+// /etc/outpost/outpost.yaml. An explicitly named file must exist; a missing
+// default file means the built-in defaults.
+Config load_config(const std::string& cli_path);
+
+// The example configuration, generated from the parameter table.
+std::string example_config();
+
+inline constexpr const char* kDefaultConfigPath = "/etc/outpost/outpost.yaml";
+
+}  // namespace outpost

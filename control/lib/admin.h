@@ -1,0 +1,89 @@
+// admin.h - what outpostctl does, as a library the tests call directly.
+//
+// Each operation validates its input before it touches anything, so a
+// refusal (an outpost::Error) leaves the store and the key directory as they
+// were. Writes run in one LMDB write transaction, which also makes
+// "check, then write" atomic against other outpostctl processes.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "dns/dkim_keys.h"
+#include "store/store.h"
+
+namespace outpost {
+
+struct AddDomainOptions {
+    std::string tenant;
+    bool shared = false;
+    std::string dmarc_policy;  // "" = config default
+    std::string rua;
+    std::string selector;      // "" = prefix + date
+    std::string algorithm;     // "" = config default; rsa | ed25519 | both
+    int rsa_bits = 0;          // 0 = config default
+};
+
+struct SetDomainOptions {
+    std::optional<bool> active, track_opens, track_clicks, unsubscribe;
+    std::optional<std::string> dmarc_policy;
+    std::optional<int> warmup_days;
+    std::optional<int64_t> daily_cap;
+};
+
+struct AddKeyOptions {
+    std::string tenant;
+    std::vector<std::string> allow;
+    std::string sasl;
+    std::vector<std::string> cidrs;
+    bool sandbox = false;
+};
+
+class Admin {
+public:
+    explicit Admin(const Config& cfg);
+
+    Domain add_domain(const std::string& name, const AddDomainOptions& o);
+    // Not found (or removed) -> Error(not_found, DOMAIN_NOT_FOUND).
+    Domain domain(const std::string& name);
+    std::vector<Domain> domains(bool include_removed);
+    Domain set_domain(const std::string& name, const SetDomainOptions& o);
+    Selector rotate_dkim(const std::string& name, const std::string& algorithm);
+    void retire_dkim(const std::string& name, const std::string& selector);
+    void remove_domain(const std::string& name);
+    void reinstate_domain(const std::string& name);
+    // Persist a domain changed elsewhere (verification).
+    void save_domain(const Domain& d);
+
+    Tenant add_tenant(const std::string& name);
+    std::vector<Tenant> tenants();
+    void remove_tenant(const std::string& name);
+
+    // Returns the key and its secret; the secret is shown once, never stored.
+    std::pair<ApiKey, std::string> add_key(const std::string& name, const AddKeyOptions& o);
+    ApiKey key(const std::string& name);
+    std::vector<ApiKey> keys();
+    void remove_key(const std::string& name);
+
+    void suppress(const std::string& domain, const std::string& address, const std::string& reason);
+    void unsuppress(const std::string& domain, const std::string& address);
+    std::vector<std::pair<std::string, nlohmann::json>> suppressions(const std::string& domain);
+
+    int64_t usage_today(const std::string& domain);
+
+    Store& store() { return store_; }
+    const Config& config() const { return cfg_; }
+    const KeyDir& key_dir() const { return keys_; }
+
+private:
+    const Config& cfg_;
+    Store store_;
+    KeyDir keys_;
+};
+
+// Lower-cased, checked e-mail address (local@domain, domain normalized).
+std::string normalize_address(const std::string& address);
+
+}  // namespace outpost

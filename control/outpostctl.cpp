@@ -1,0 +1,494 @@
+/*
+ * NAME
+ *      outpostctl - manage outpost's sending domains, keys, tenants and
+ *      suppression lists
+ *
+ * SYNOPSIS
+ *      outpostctl [--config FILE] COMMAND [ARGS] [--json]
+ *
+ *      outpostctl domain add DOMAIN [--tenant T] [--shared]
+ *              [--dmarc-policy none|quarantine|reject] [--rua ADDR]
+ *              [--selector S] [--algorithm rsa|ed25519|both] [--rsa-bits N]
+ *      outpostctl domain list|show DOMAIN|records DOMAIN [--format table|json|bind]
+ *      outpostctl domain set DOMAIN [--active on|off] [--track-opens on|off]
+ *              [--track-clicks on|off] [--unsubscribe on|off]
+ *              [--dmarc-policy P] [--warmup-days N] [--daily-cap N]
+ *      outpostctl domain verify DOMAIN | --all [--quiet]
+ *      outpostctl domain dkim rotate DOMAIN [--algorithm A]
+ *      outpostctl domain dkim retire DOMAIN SELECTOR
+ *      outpostctl domain remove|reinstate DOMAIN
+ *      outpostctl tenant add|remove NAME; outpostctl tenant list
+ *      outpostctl key add NAME [--tenant T] [--allow DOMAIN...] [--sasl USER]
+ *              [--cidr NET...] [--sandbox]
+ *      outpostctl key list|show NAME|remove NAME
+ *      outpostctl suppression add|remove DOMAIN ADDRESS; suppression list DOMAIN
+ *      outpostctl config check|example
+ *
+ * DESCRIPTION
+ *      outpostctl is the administrator's side of outpost. A domain is added
+ *      (its name normalized to IDNA A-labels, lower case, no trailing dot;
+ *      public suffixes refused), gets a DKIM key pair per selector
+ *      (RSA-2048 by default, ed25519 optional), and starts "pending". Its DNS
+ *      records are shown by `domain records`; once they are published,
+ *      `domain verify` checks them against real DNS and moves the domain to
+ *      "verified", from which outpost-milter signs its mail.
+ *
+ *      API keys identify senders to the milter: by SASL login, by the
+ *      X-Outpost-Key header, or by client network. A key's secret is printed
+ *      once by `key add` and stored only as its SHA-256.
+ *
+ *      Every read command takes --json. Every error is one line on stderr
+ *      starting with a reason token (DOMAIN_NOT_FOUND, ...) and saying how
+ *      to fix it; a refused command changes nothing.
+ *
+ * SECURITY
+ *      Run as root or the outpost user: outpostctl writes the store and the
+ *      DKIM key directory (files mode 0600).
+ *
+ * FILES
+ *      /etc/outpost/outpost.yaml   configuration (--config, $OUTPOST_CONFIG)
+ *      store.path (/var/lib/outpost)        LMDB store
+ *      store.keys (/var/lib/outpost/keys)   DKIM private keys
+ *
+ * EXIT STATUS
+ *      0 success; 1 usage error; 2 not found; 3 conflict (already exists, or
+ *      the state forbids it); 4 invalid value; 5 configuration error;
+ *      6 environment error (store, key files, permissions); 7 `domain verify`
+ *      ran but a domain is not verified.
+ *
+ * SEE ALSO
+ *      outpost-milter(8), config/outpost.example.yaml, README.md
+ */
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "control/ctl.h"
+#include "dns/records.h"
+#include "store/warmup.h"
+
+namespace outpost::ctl {
+
+std::string format_time(int64_t t) {
+    if (t <= 0) return "-";
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
+    return buf;
+}
+
+namespace {
+
+const char* kFooter =
+    "Exit status: 0 ok, 1 usage, 2 not found, 3 conflict, 4 invalid value,\n"
+    "5 configuration error, 6 environment error, 7 domain not verified.\n"
+    "Configuration: --config FILE, else $OUTPOST_CONFIG, else /etc/outpost/outpost.yaml.";
+
+std::optional<bool> on_off(const std::string& flag, const std::string& v) {
+    if (v.empty()) return std::nullopt;
+    if (v == "on" || v == "true" || v == "yes") return true;
+    if (v == "off" || v == "false" || v == "no") return false;
+    throw Error(Exit::usage, "", flag + " takes on or off, not '" + v + "'");
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << '\n'; }
+
+nlohmann::json domain_json(Admin& a, const Domain& d) {
+    nlohmann::json j = d;
+    const auto now = now_seconds();
+    j["warmup"] = {{"day", warmup_day(d, now)},
+                   {"limit_today", warmup_limit(d, a.config(), now)},
+                   {"used_today", a.usage_today(d.name)}};
+    return j;
+}
+
+void show_domain(Context& ctx, const std::string& name) {
+    Admin& a = ctx.admin();
+    Domain d = a.domain(name);
+    if (ctx.json) return print_json(domain_json(a, d));
+    const auto now = now_seconds();
+    std::printf("domain:        %s%s\n", d.name.c_str(),
+                d.unicode_name != d.name ? (" (" + d.unicode_name + ")").c_str() : "");
+    std::printf("status:        %s%s\n", to_string(d.status), d.active ? "" : " (inactive)");
+    std::printf("tenant:        %s%s\n", d.tenant.empty() ? "-" : d.tenant.c_str(),
+                d.shared ? " (shared with every tenant)" : "");
+    std::printf("created:       %s\n", format_time(d.created_at).c_str());
+    std::printf("verified:      %s\n", format_time(d.verified_at).c_str());
+    std::printf("checked:       %s\n", format_time(d.checked_at).c_str());
+    const int64_t limit = warmup_limit(d, a.config(), now);
+    std::printf("warmup:        day %lld, today %lld of %s recipients\n",
+                static_cast<long long>(warmup_day(d, now)), static_cast<long long>(a.usage_today(d.name)),
+                limit < 0 ? "unlimited" : std::to_string(limit).c_str());
+    std::printf("tracking:      opens %s, clicks %s, unsubscribe %s\n", d.track_opens ? "on" : "off",
+                d.track_clicks ? "on" : "off", d.unsubscribe ? "on" : "off");
+    std::printf("dmarc policy:  %s%s\n", d.dmarc_policy.c_str(),
+                d.rua.empty() ? "" : (", reports to " + d.rua).c_str());
+    std::printf("selectors:\n");
+    for (const auto& s : d.selectors)
+        std::printf("  %-16s %-8s %-9s created %s%s\n", s.name.c_str(), to_string(s.algorithm),
+                    to_string(s.state), format_time(s.created_at).c_str(),
+                    s.algorithm == KeyAlgorithm::rsa ? (", " + std::to_string(s.bits) + " bits").c_str() : "");
+    if (!d.checks.empty()) {
+        std::printf("checks (%s):\n", format_time(d.checked_at).c_str());
+        for (const auto& c : d.checks)
+            std::printf("  %-18s %-8s %s\n", c.name.c_str(), to_string(c.status),
+                        c.status == CheckStatus::ok ? "" : c.hint.c_str());
+    }
+}
+
+void print_records(Context& ctx, const std::string& name, const std::string& format) {
+    Admin& a = ctx.admin();
+    Domain d = a.domain(name);
+    auto rs = domain_records(d, a.config());
+    if (format == "json" || ctx.json)
+        print_json(records_json(rs));
+    else if (format == "bind")
+        std::cout << "; outpost records for " << d.name << '\n' << records_bind(rs, a.config().records.ttl);
+    else
+        std::cout << records_table(rs);
+}
+
+void add_domain_commands(CLI::App& app, Context& ctx) {
+    auto* domain = app.add_subcommand("domain", "add, show, verify and manage sending domains");
+    domain->require_subcommand(1);
+
+    {
+        auto* c = domain->add_subcommand("add", "add a domain, generate its DKIM keys, print its records");
+        static std::string name;
+        static AddDomainOptions o;
+        c->add_option("domain", name, "the domain (IDN allowed)")->required();
+        c->add_option("--tenant", o.tenant, "tenant that owns it");
+        c->add_flag("--shared", o.shared, "usable by every tenant");
+        c->add_option("--dmarc-policy", o.dmarc_policy, "none, quarantine or reject")
+            ->check(CLI::IsMember({"none", "quarantine", "reject"}));
+        c->add_option("--rua", o.rua, "DMARC aggregate report address");
+        c->add_option("--selector", o.selector, "DKIM selector (default: prefix + date)");
+        c->add_option("--algorithm", o.algorithm, "rsa, ed25519 or both")
+            ->check(CLI::IsMember({"rsa", "ed25519", "both"}));
+        c->add_option("--rsa-bits", o.rsa_bits, "RSA key size, 1024 to 4096 (default 2048)");
+        c->add_flag("--json", ctx.json, "print the domain and its records as JSON");
+        c->callback([&ctx] {
+            Admin& a = ctx.admin();
+            Domain d = a.add_domain(name, o);
+            auto rs = domain_records(d, a.config());
+            if (ctx.json) return print_json({{"domain", d}, {"records", records_json(rs)}});
+            std::cout << "added " << d.name << " (pending); publish these records, then run "
+                      << "`outpostctl domain verify " << d.name << "`:\n\n"
+                      << records_table(rs);
+        });
+    }
+    {
+        auto* c = domain->add_subcommand("list", "list domains");
+        static bool removed = false;
+        c->add_flag("--removed", removed, "include removed domains");
+        c->add_flag("--json", ctx.json, "JSON output");
+        c->callback([&ctx] {
+            auto ds = ctx.admin().domains(removed);
+            if (ctx.json) {
+                nlohmann::json a = nlohmann::json::array();
+                for (const auto& d : ds) a.push_back(domain_json(ctx.admin(), d));
+                return print_json(a);
+            }
+            std::printf("%-32s %-10s %-8s %-12s %s\n", "DOMAIN", "STATUS", "ACTIVE", "TENANT", "SELECTORS");
+            for (const auto& d : ds) {
+                std::string sels;
+                for (const auto& s : d.selectors)
+                    if (s.state != SelectorState::retired)
+                        sels += (sels.empty() ? "" : ",") + s.name + "(" + to_string(s.state) + ")";
+                std::printf("%-32s %-10s %-8s %-12s %s\n", d.name.c_str(),
+                            d.deleted ? "removed" : to_string(d.status), d.active ? "yes" : "no",
+                            d.tenant.empty() ? (d.shared ? "(shared)" : "-") : d.tenant.c_str(),
+                            sels.c_str());
+            }
+        });
+    }
+    {
+        auto* c = domain->add_subcommand("show", "show a domain's state, selectors, checks and usage");
+        static std::string name;
+        c->add_option("domain", name, "the domain")->required();
+        c->add_flag("--json", ctx.json, "JSON output");
+        c->callback([&ctx] { show_domain(ctx, name); });
+    }
+    {
+        auto* c = domain->add_subcommand("records", "print the DNS records to publish");
+        static std::string name, format = "table";
+        c->add_option("domain", name, "the domain")->required();
+        c->add_option("--format", format, "table, json or bind")
+            ->check(CLI::IsMember({"table", "json", "bind"}));
+        c->add_flag("--json", ctx.json, "same as --format json");
+        c->callback([&ctx] { print_records(ctx, name, format); });
+    }
+    {
+        auto* c = domain->add_subcommand("set", "change a domain's settings");
+        static std::string name, active, opens, clicks, unsub;
+        static SetDomainOptions o;
+        static std::string policy;
+        static int days = -1;
+        static int64_t cap = -1;
+        c->add_option("domain", name, "the domain")->required();
+        c->add_option("--active", active, "on or off: the administrator's switch");
+        c->add_option("--track-opens", opens, "on or off");
+        c->add_option("--track-clicks", clicks, "on or off");
+        c->add_option("--unsubscribe", unsub, "on or off: add List-Unsubscribe");
+        c->add_option("--dmarc-policy", policy, "none, quarantine or reject")
+            ->check(CLI::IsMember({"none", "quarantine", "reject"}));
+        c->add_option("--warmup-days", days, "warmup length for this domain (0 = none)");
+        c->add_option("--daily-cap", cap, "daily recipient cap (0 = none after warmup)");
+        c->callback([&ctx] {
+            o.active = on_off("--active", active);
+            o.track_opens = on_off("--track-opens", opens);
+            o.track_clicks = on_off("--track-clicks", clicks);
+            o.unsubscribe = on_off("--unsubscribe", unsub);
+            if (!policy.empty()) o.dmarc_policy = policy;
+            if (days != -1) o.warmup_days = days;
+            if (cap != -1) o.daily_cap = cap;
+            Domain d = ctx.admin().set_domain(name, o);
+            std::cout << "updated " << d.name << '\n';
+        });
+    }
+    {
+        auto* dkim = domain->add_subcommand("dkim", "rotate or retire DKIM selectors");
+        dkim->require_subcommand(1);
+        auto* r = dkim->add_subcommand("rotate", "add a new selector (pending until its record verifies)");
+        static std::string name, alg;
+        r->add_option("domain", name, "the domain")->required();
+        r->add_option("--algorithm", alg, "rsa, ed25519 or both (default: as now)")
+            ->check(CLI::IsMember({"rsa", "ed25519", "both"}));
+        r->callback([&ctx] {
+            Selector s = ctx.admin().rotate_dkim(name, alg);
+            Domain d = ctx.admin().domain(name);
+            std::cout << "new selector " << s.name << " for " << d.name
+                      << " is pending; publish it, then run `outpostctl domain verify " << d.name
+                      << "`:\n\n";
+            std::vector<DnsRecord> rs;
+            for (const auto& rec : domain_records(d, ctx.config()))
+                if (rec.purpose == "dkim" && rec.host.rfind(s.name + "._domainkey.", 0) == 0)
+                    rs.push_back(rec);
+            std::cout << records_table(rs);
+        });
+        auto* t = dkim->add_subcommand("retire", "stop publishing an old selector");
+        static std::string tname, sel;
+        t->add_option("domain", tname, "the domain")->required();
+        t->add_option("selector", sel, "the selector")->required();
+        t->callback([&ctx] {
+            ctx.admin().retire_dkim(tname, sel);
+            std::cout << "retired selector " << sel << "; its TXT record can be removed from DNS\n";
+        });
+    }
+    {
+        auto* c = domain->add_subcommand("remove", "remove a domain (its history is kept)");
+        static std::string name;
+        c->add_option("domain", name, "the domain")->required();
+        c->callback([&ctx] {
+            ctx.admin().remove_domain(name);
+            std::cout << "removed " << name << "; mail from it is refused from now on\n";
+        });
+    }
+    {
+        auto* c = domain->add_subcommand("reinstate", "lift a health suspension");
+        static std::string name;
+        c->add_option("domain", name, "the domain")->required();
+        c->callback([&ctx] {
+            ctx.admin().reinstate_domain(name);
+            std::cout << "reinstated " << name << '\n';
+        });
+    }
+    register_verify_commands(*domain, ctx);
+}
+
+void add_tenant_commands(CLI::App& app, Context& ctx) {
+    auto* tenant = app.add_subcommand("tenant", "manage tenants");
+    tenant->require_subcommand(1);
+    static std::string name;
+    auto* add = tenant->add_subcommand("add", "add a tenant");
+    add->add_option("name", name, "tenant name")->required();
+    add->callback([&ctx] {
+        ctx.admin().add_tenant(name);
+        std::cout << "added tenant " << name << '\n';
+    });
+    auto* list = tenant->add_subcommand("list", "list tenants");
+    list->add_flag("--json", ctx.json, "JSON output");
+    list->callback([&ctx] {
+        auto ts = ctx.admin().tenants();
+        if (ctx.json) return print_json(ts);
+        for (const auto& t : ts) std::printf("%-24s created %s\n", t.name.c_str(), format_time(t.created_at).c_str());
+    });
+    auto* rm = tenant->add_subcommand("remove", "remove a tenant with no domains or keys");
+    rm->add_option("name", name, "tenant name")->required();
+    rm->callback([&ctx] {
+        ctx.admin().remove_tenant(name);
+        std::cout << "removed tenant " << name << '\n';
+    });
+}
+
+void print_key(const ApiKey& k) {
+    auto join = [](const std::vector<std::string>& v) {
+        std::string s;
+        for (const auto& e : v) s += (s.empty() ? "" : ", ") + e;
+        return s.empty() ? std::string("-") : s;
+    };
+    std::printf("key:       %s%s\n", k.name.c_str(), k.sandbox ? " (sandbox)" : "");
+    std::printf("tenant:    %s\n", k.tenant.empty() ? "-" : k.tenant.c_str());
+    std::printf("domains:   %s\n", k.allowed_domains.empty() ? "(all of its tenant's)" : join(k.allowed_domains).c_str());
+    std::printf("sasl:      %s\n", k.sasl.empty() ? "-" : k.sasl.c_str());
+    std::printf("networks:  %s\n", join(k.cidrs).c_str());
+    std::printf("created:   %s\n", format_time(k.created_at).c_str());
+}
+
+nlohmann::json key_json(const ApiKey& k) {
+    nlohmann::json j = k;
+    j.erase("secret_hash");
+    return j;
+}
+
+void add_key_commands(CLI::App& app, Context& ctx) {
+    auto* key = app.add_subcommand("key", "manage API keys (sender identities)");
+    key->require_subcommand(1);
+    static std::string name;
+    static AddKeyOptions o;
+    auto* add = key->add_subcommand("add", "add a key; its secret is printed once");
+    add->add_option("name", name, "key name")->required();
+    add->add_option("--tenant", o.tenant, "tenant the key belongs to");
+    add->add_option("--allow", o.allow, "domains the key may send from (default: its tenant's)");
+    add->add_option("--sasl", o.sasl, "SASL login that identifies this key");
+    add->add_option("--cidr", o.cidrs, "client networks that identify this key");
+    add->add_flag("--sandbox", o.sandbox, "sandbox: mail is diverted, domains need not be verified");
+    add->add_flag("--json", ctx.json, "JSON output");
+    add->callback([&ctx] {
+        auto [k, secret] = ctx.admin().add_key(name, o);
+        if (ctx.json) {
+            auto j = key_json(k);
+            j["secret"] = secret;
+            return print_json(j);
+        }
+        print_key(k);
+        std::printf("secret:    %s\n\nThe secret is shown only now; outpost keeps only its hash.\n"
+                    "Senders put it in an X-Outpost-Key header (removed before delivery).\n",
+                    secret.c_str());
+    });
+    auto* list = key->add_subcommand("list", "list keys");
+    list->add_flag("--json", ctx.json, "JSON output");
+    list->callback([&ctx] {
+        auto ks = ctx.admin().keys();
+        if (ctx.json) {
+            nlohmann::json a = nlohmann::json::array();
+            for (const auto& k : ks) a.push_back(key_json(k));
+            return print_json(a);
+        }
+        std::printf("%-20s %-12s %-8s %s\n", "KEY", "TENANT", "SANDBOX", "DOMAINS");
+        for (const auto& k : ks) {
+            std::string ds;
+            for (const auto& d : k.allowed_domains) ds += (ds.empty() ? "" : ",") + d;
+            std::printf("%-20s %-12s %-8s %s\n", k.name.c_str(), k.tenant.empty() ? "-" : k.tenant.c_str(),
+                        k.sandbox ? "yes" : "no", ds.empty() ? "(tenant's)" : ds.c_str());
+        }
+    });
+    auto* show = key->add_subcommand("show", "show a key");
+    show->add_option("name", name, "key name")->required();
+    show->add_flag("--json", ctx.json, "JSON output");
+    show->callback([&ctx] {
+        ApiKey k = ctx.admin().key(name);
+        if (ctx.json) return print_json(key_json(k));
+        print_key(k);
+    });
+    auto* rm = key->add_subcommand("remove", "remove a key");
+    rm->add_option("name", name, "key name")->required();
+    rm->callback([&ctx] {
+        ctx.admin().remove_key(name);
+        std::cout << "removed key " << name << '\n';
+    });
+}
+
+void add_suppression_commands(CLI::App& app, Context& ctx) {
+    auto* sup = app.add_subcommand("suppression", "recipients never to send to, per domain");
+    sup->require_subcommand(1);
+    static std::string domain, address, reason = "manual";
+    auto* add = sup->add_subcommand("add", "suppress an address for a domain");
+    add->add_option("domain", domain, "sending domain")->required();
+    add->add_option("address", address, "recipient address")->required();
+    add->add_option("--reason", reason, "why (kept with the entry)");
+    add->callback([&ctx] {
+        ctx.admin().suppress(domain, address, reason);
+        std::cout << "suppressed " << address << " for " << domain << '\n';
+    });
+    auto* rm = sup->add_subcommand("remove", "lift a suppression");
+    rm->add_option("domain", domain, "sending domain")->required();
+    rm->add_option("address", address, "recipient address")->required();
+    rm->callback([&ctx] {
+        ctx.admin().unsuppress(domain, address);
+        std::cout << "unsuppressed " << address << " for " << domain << '\n';
+    });
+    auto* list = sup->add_subcommand("list", "list suppressed addresses of a domain");
+    list->add_option("domain", domain, "sending domain")->required();
+    list->add_flag("--json", ctx.json, "JSON output");
+    list->callback([&ctx] {
+        auto all = ctx.admin().suppressions(domain);
+        if (ctx.json) {
+            nlohmann::json a = nlohmann::json::array();
+            for (auto& [addr, e] : all) {
+                auto j = e;
+                j["address"] = addr;
+                a.push_back(j);
+            }
+            return print_json(a);
+        }
+        for (auto& [addr, e] : all)
+            std::printf("%-40s %-12s %s\n", addr.c_str(), e.value("reason", "").c_str(),
+                        format_time(e.value("at", int64_t(0))).c_str());
+    });
+}
+
+void add_config_commands(CLI::App& app, Context& ctx) {
+    auto* cfg = app.add_subcommand("config", "check or print the configuration");
+    cfg->require_subcommand(1);
+    cfg->add_subcommand("check", "load the configuration and report the first error")->callback([&ctx] {
+        const Config& c = ctx.config();
+        std::cout << c.source << ": ok\n";
+    });
+    cfg->add_subcommand("example", "print an example configuration with every key")->callback([] {
+        std::cout << example_config();
+    });
+}
+
+}  // namespace
+}  // namespace outpost::ctl
+
+int main(int argc, char** argv) {
+    using namespace outpost;
+    ctl::Context ctx;
+    CLI::App app{"outpostctl - manage outpost's sending domains, keys, tenants and suppression lists"};
+    app.name("outpostctl");
+    app.footer(ctl::kFooter);
+    app.require_subcommand(1);
+    app.add_option("--config", ctx.config_path, "configuration file (default: $OUTPOST_CONFIG, "
+                                                "else /etc/outpost/outpost.yaml)");
+    app.set_version_flag("--version", OUTPOST_VERSION);
+    ctl::add_domain_commands(app, ctx);
+    ctl::add_tenant_commands(app, ctx);
+    ctl::add_key_commands(app, ctx);
+    ctl::add_suppression_commands(app, ctx);
+    ctl::add_config_commands(app, ctx);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return static_cast<int>(Exit::usage);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "outpostctl: %s\n", e.what());
+        return static_cast<int>(e.status());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "outpostctl: internal error: %s\n", e.what());
+        return static_cast<int>(Exit::environment);
+    }
+    return ctx.exit_status;
+}

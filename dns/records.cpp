@@ -1,0 +1,131 @@
+// records.cpp - record generation, SPF merge advice, output formats.
+#include "dns/records.h"
+
+#include <sstream>
+
+#include "dns/dkim_keys.h"
+
+namespace outpost {
+
+std::vector<std::string> split_txt(const std::string& value, size_t max) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < value.size(); i += max) out.push_back(value.substr(i, max));
+    if (out.empty()) out.emplace_back();
+    return out;
+}
+
+std::string spf_record(const std::string& existing, const std::string& include) {
+    const std::string ours = "include:" + include;
+    if (existing.empty()) return "v=spf1 " + ours + " ~all";
+    // Already there: publish as is.
+    std::istringstream in(existing);
+    std::vector<std::string> terms;
+    for (std::string t; in >> t;) terms.push_back(t);
+    for (const auto& t : terms)
+        if (t == ours || t == "+" + ours) return existing;
+    // Insert before the first "all" or redirect=, keeping everything else.
+    std::ostringstream o;
+    bool inserted = false;
+    for (size_t i = 0; i < terms.size(); ++i) {
+        const auto& t = terms[i];
+        const bool is_all = t == "all" || (t.size() == 4 && t.substr(1) == "all");
+        if (!inserted && i > 0 && (is_all || t.rfind("redirect=", 0) == 0)) {
+            o << ' ' << ours;
+            inserted = true;
+        }
+        o << (i ? " " : "") << t;
+    }
+    if (!inserted) o << ' ' << ours;
+    return o.str();
+}
+
+std::vector<DnsRecord> domain_records(const Domain& d, const Config& cfg) {
+    std::vector<DnsRecord> rs;
+    auto required = [&](const char* check) {
+        for (const auto& r : cfg.verify.required)
+            if (r == check) return true;
+        return false;
+    };
+    for (const auto& s : d.selectors) {
+        if (s.state == SelectorState::retired) continue;
+        std::string note = "DKIM public key, selector " + s.name + " (" + to_string(s.state) + ")";
+        rs.push_back({"dkim", "TXT", s.name + "._domainkey." + d.name,
+                      dkim_txt_value(s.algorithm, s.public_key), required("dkim"), note});
+    }
+    const std::string spf = spf_record(d.existing_spf, cfg.relay.spf_include);
+    rs.push_back({"spf", "TXT", d.name, spf, required("spf"),
+                  d.existing_spf.empty()
+                      ? "authorizes this relay to send for the domain"
+                      : "REPLACE the existing SPF record (" + d.existing_spf +
+                            ") with this merged one; a domain must have exactly one"});
+    std::string dmarc = "v=DMARC1; p=" + d.dmarc_policy;
+    if (!d.rua.empty()) dmarc += "; rua=mailto:" + d.rua;
+    rs.push_back({"dmarc", "TXT", "_dmarc." + d.name, dmarc, required("dmarc"),
+                  "DMARC policy; receivers act on SPF/DKIM alignment"});
+    const std::string mf = cfg.records.mailfrom + "." + d.name;
+    rs.push_back({"mailfrom", "MX", mf, "10 " + cfg.relay.bounce_host, required("mailfrom"),
+                  "bounces for the MAIL FROM (return-path) subdomain come back to the relay"});
+    rs.push_back({"mailfrom", "TXT", mf, spf_record("", cfg.relay.spf_include), required("mailfrom"),
+                  "SPF for the MAIL FROM subdomain"});
+    rs.push_back({"tracking", "CNAME", cfg.records.tracking + "." + d.name, cfg.tracking.host,
+                  required("tracking"), "branded host for click, open and unsubscribe links"});
+    return rs;
+}
+
+std::string records_table(const std::vector<DnsRecord>& rs) {
+    std::ostringstream o;
+    size_t w_type = 4, w_host = 4;
+    for (const auto& r : rs) {
+        w_type = std::max(w_type, r.type.size());
+        w_host = std::max(w_host, r.host.size());
+    }
+    auto pad = [](const std::string& s, size_t w) { return s + std::string(w > s.size() ? w - s.size() : 0, ' '); };
+    o << pad("PURPOSE", 9) << "  " << pad("TYPE", w_type) << "  " << pad("HOST", w_host) << "  VALUE\n";
+    for (const auto& r : rs) {
+        o << pad(r.purpose + (r.required ? "" : "*"), 9) << "  " << pad(r.type, w_type) << "  "
+          << pad(r.host, w_host) << "  " << r.value << '\n';
+        o << pad("", 9) << "  " << pad("", w_type) << "  " << pad("", w_host) << "  ; " << r.note << '\n';
+    }
+    o << "(* optional: unlocks VERP bounces or branded tracking links)\n";
+    return o.str();
+}
+
+nlohmann::json records_json(const std::vector<DnsRecord>& rs) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& r : rs) {
+        nlohmann::json j = {{"purpose", r.purpose}, {"type", r.type},   {"host", r.host},
+                            {"value", r.value},     {"required", r.required}, {"note", r.note}};
+        if (r.type == "TXT") j["strings"] = split_txt(r.value);
+        a.push_back(j);
+    }
+    return a;
+}
+
+std::string records_bind(const std::vector<DnsRecord>& rs, int ttl) {
+    std::ostringstream o;
+    for (const auto& r : rs) {
+        o << "; " << r.purpose << (r.required ? "" : " (optional)") << ": " << r.note << '\n';
+        o << r.host << ". " << ttl << " IN " << r.type << ' ';
+        if (r.type == "TXT") {
+            auto parts = split_txt(r.value);
+            if (parts.size() > 1) o << "( ";
+            for (size_t i = 0; i < parts.size(); ++i) {
+                std::string esc;
+                for (char c : parts[i]) {
+                    if (c == '"' || c == '\\') esc += '\\';
+                    esc += c;
+                }
+                o << (i ? "\n\t" : "") << '"' << esc << '"';
+            }
+            if (parts.size() > 1) o << " )";
+        } else if (r.type == "MX") {
+            o << r.value << '.';
+        } else {
+            o << r.value << '.';
+        }
+        o << '\n';
+    }
+    return o.str();
+}
+
+}  // namespace outpost

@@ -1,0 +1,17 @@
+// secrets.h - API key secrets: generated once, stored only as a hash.
+#pragma once
+
+#include <string>
+
+namespace outpost {
+
+// "op_" + base64url of 32 random bytes (RAND_bytes).
+std::string new_api_secret();
+// Lower-case hex SHA-256. Secrets carry 256 random bits, so a fast hash is
+// enough: there is nothing to brute-force.
+std::string hash_secret(const std::string& secret);
+// Constant-time comparison (CRYPTO_memcmp) of equal-length strings.
+bool constant_time_equal(const std::string& a, const std::string& b);
+std::string base64url(const std::string& bytes);
+
+}  // namespace outpost

@@ -1,0 +1,221 @@
+// store.cpp - tables, schema version, and the typed accessors.
+#include "store/store.h"
+
+#include <chrono>
+#include <ctime>
+
+namespace outpost {
+namespace {
+
+constexpr size_t kMainMapSize = size_t(1) << 30;      // 1 GiB, sparse
+constexpr size_t kCountersMapSize = size_t(1) << 30;
+
+std::string sep(const std::string& a, const std::string& b) { return a + '\0' + b; }
+
+template <typename T>
+std::optional<T> get_json(const lmdb::Txn& t, MDB_dbi dbi, const std::string& key) {
+    auto v = t.get(dbi, key);
+    if (!v) return std::nullopt;
+    try {
+        return nlohmann::json::parse(*v).get<T>();
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(Exit::environment, "STORE_ERROR",
+                    "corrupt record '" + key + "' in the store: " + e.what());
+    }
+}
+
+template <typename T>
+std::vector<T> all_json(const lmdb::Txn& t, MDB_dbi dbi, const std::string& prefix = "") {
+    std::vector<T> out;
+    t.each(dbi, prefix, [&](std::string_view, std::string_view v) {
+        out.push_back(nlohmann::json::parse(v).get<T>());
+        return true;
+    });
+    return out;
+}
+
+}  // namespace
+
+std::string utc_day(int64_t epoch_seconds) {
+    std::time_t tt = static_cast<std::time_t>(epoch_seconds);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[16];
+    std::strftime(buf, sizeof buf, "%Y%m%d", &tm);
+    return buf;
+}
+
+Store::Store(const Config& cfg, Mode mode) : path_(cfg.store.path) {
+    const bool rw = mode == Mode::read_write;
+    main_ = std::make_unique<lmdb::Env>(path_, rw ? 0 : MDB_RDONLY, 16, kMainMapSize, rw);
+    // The counters env is written by the milter even though it only reads
+    // the main env, so it is always opened read-write.
+    counters_ = std::make_unique<lmdb::Env>(path_ + "/counters", MDB_NOSYNC, 8, kCountersMapSize,
+                                            true);
+
+    dbi_.meta = lmdb::open_dbi(*main_, "meta", rw);
+    {
+        auto t = read();
+        auto v = t.get(dbi_.meta, "schema_version");
+        if (v) {
+            int found = std::atoi(std::string(*v).c_str());
+            if (found > kSchemaVersion)
+                throw Error(Exit::environment, "STORE_SCHEMA_NEWER",
+                            "the store at " + path_ + " has schema version " + std::to_string(found) +
+                                " but this outpost understands up to " +
+                                std::to_string(kSchemaVersion) +
+                                "; upgrade outpost, or point store.path at another store");
+            if (found < kSchemaVersion)
+                throw Error(Exit::environment, "STORE_SCHEMA_OLDER",
+                            "the store at " + path_ + " has schema version " + std::to_string(found) +
+                                "; run `outpostctl store migrate` to upgrade it");
+        } else if (!rw) {
+            throw Error(Exit::environment, "STORE_ERROR",
+                        "the store at " + path_ + " is not initialised; run outpostctl once");
+        }
+    }
+    dbi_.domains = lmdb::open_dbi(*main_, "domains", rw);
+    dbi_.selectors = lmdb::open_dbi(*main_, "selectors", rw);
+    dbi_.tenants = lmdb::open_dbi(*main_, "tenants", rw);
+    dbi_.keys = lmdb::open_dbi(*main_, "keys", rw);
+    dbi_.key_hashes = lmdb::open_dbi(*main_, "key_hashes", rw);
+    dbi_.key_sasl = lmdb::open_dbi(*main_, "key_sasl", rw);
+    dbi_.suppression = lmdb::open_dbi(*main_, "suppression", rw);
+    dbi_.counters = lmdb::open_dbi(*counters_, "counters", true);
+    dbi_.stats = lmdb::open_dbi(*counters_, "stats", true);
+    dbi_.events = lmdb::open_dbi(*counters_, "events", true);
+    if (rw) {
+        auto t = write();
+        if (!t.get(dbi_.meta, "schema_version")) {
+            t.put(dbi_.meta, "schema_version", std::to_string(kSchemaVersion));
+            t.put(dbi_.meta, "created_at", std::to_string(now_seconds()));
+            t.commit();
+        }
+    }
+}
+
+std::optional<Domain> Store::domain(const lmdb::Txn& t, const std::string& name) const {
+    auto d = get_json<Domain>(t, dbi_.domains, name);
+    if (d) d->selectors = all_json<Selector>(t, dbi_.selectors, name + '\0');
+    return d;
+}
+
+std::vector<Domain> Store::domains(const lmdb::Txn& t) const {
+    auto out = all_json<Domain>(t, dbi_.domains);
+    for (auto& d : out) d.selectors = all_json<Selector>(t, dbi_.selectors, d.name + '\0');
+    return out;
+}
+
+void Store::put(lmdb::WriteTxn& t, const Domain& d) {
+    nlohmann::json j = d;
+    j.erase("selectors");  // they live in their own table
+    t.put(dbi_.domains, d.name, j.dump());
+    // Replace the domain's selectors with the given list.
+    std::vector<std::string> old;
+    t.each(dbi_.selectors, d.name + '\0', [&](std::string_view k, std::string_view) {
+        old.emplace_back(k);
+        return true;
+    });
+    for (const auto& k : old) t.del(dbi_.selectors, k);
+    for (const auto& s : d.selectors) t.put(dbi_.selectors, sep(d.name, s.name), nlohmann::json(s).dump());
+}
+
+std::optional<Tenant> Store::tenant(const lmdb::Txn& t, const std::string& name) const {
+    return get_json<Tenant>(t, dbi_.tenants, name);
+}
+std::vector<Tenant> Store::tenants(const lmdb::Txn& t) const { return all_json<Tenant>(t, dbi_.tenants); }
+void Store::put(lmdb::WriteTxn& t, const Tenant& tenant) {
+    t.put(dbi_.tenants, tenant.name, nlohmann::json(tenant).dump());
+}
+bool Store::remove_tenant(lmdb::WriteTxn& t, const std::string& name) { return t.del(dbi_.tenants, name); }
+
+std::optional<ApiKey> Store::key(const lmdb::Txn& t, const std::string& name) const {
+    return get_json<ApiKey>(t, dbi_.keys, name);
+}
+std::optional<ApiKey> Store::key_by_hash(const lmdb::Txn& t, const std::string& hex) const {
+    auto name = t.get(dbi_.key_hashes, hex);
+    return name ? key(t, std::string(*name)) : std::nullopt;
+}
+std::optional<ApiKey> Store::key_by_sasl(const lmdb::Txn& t, const std::string& login) const {
+    auto name = t.get(dbi_.key_sasl, login);
+    return name ? key(t, std::string(*name)) : std::nullopt;
+}
+std::vector<ApiKey> Store::keys(const lmdb::Txn& t) const { return all_json<ApiKey>(t, dbi_.keys); }
+void Store::put(lmdb::WriteTxn& t, const ApiKey& k) {
+    if (auto old = key(t, k.name)) {
+        t.del(dbi_.key_hashes, old->secret_hash);
+        if (!old->sasl.empty()) t.del(dbi_.key_sasl, old->sasl);
+    }
+    t.put(dbi_.keys, k.name, nlohmann::json(k).dump());
+    t.put(dbi_.key_hashes, k.secret_hash, k.name);
+    if (!k.sasl.empty()) t.put(dbi_.key_sasl, k.sasl, k.name);
+}
+bool Store::remove_key(lmdb::WriteTxn& t, const std::string& name) {
+    auto old = key(t, name);
+    if (!old) return false;
+    t.del(dbi_.key_hashes, old->secret_hash);
+    if (!old->sasl.empty()) t.del(dbi_.key_sasl, old->sasl);
+    return t.del(dbi_.keys, name);
+}
+
+std::optional<nlohmann::json> Store::suppressed(const lmdb::Txn& t, const std::string& domain,
+                                                const std::string& address) const {
+    auto v = t.get(dbi_.suppression, sep(domain, address));
+    if (!v) return std::nullopt;
+    return nlohmann::json::parse(*v);
+}
+std::vector<std::pair<std::string, nlohmann::json>> Store::suppressions(
+    const lmdb::Txn& t, const std::string& domain) const {
+    std::vector<std::pair<std::string, nlohmann::json>> out;
+    const std::string prefix = domain + '\0';
+    t.each(dbi_.suppression, prefix, [&](std::string_view k, std::string_view v) {
+        out.emplace_back(std::string(k.substr(prefix.size())), nlohmann::json::parse(v));
+        return true;
+    });
+    return out;
+}
+void Store::suppress(lmdb::WriteTxn& t, const std::string& domain, const std::string& address,
+                     const nlohmann::json& entry) {
+    t.put(dbi_.suppression, sep(domain, address), entry.dump());
+}
+bool Store::unsuppress(lmdb::WriteTxn& t, const std::string& domain, const std::string& address) {
+    return t.del(dbi_.suppression, sep(domain, address));
+}
+
+int64_t Store::counter(const lmdb::Txn& t, const std::string& key) const {
+    auto v = t.get(dbi_.counters, key);
+    return v ? std::stoll(std::string(*v)) : 0;
+}
+void Store::set_counter(lmdb::WriteTxn& t, const std::string& key, int64_t value) {
+    t.put(dbi_.counters, key, std::to_string(value));
+}
+void Store::add_stat(lmdb::WriteTxn& t, const std::string& domain, const std::string& day,
+                     const std::string& metric, int64_t n) {
+    const std::string k = sep(sep(domain, day), metric);
+    auto v = t.get(dbi_.stats, k);
+    t.put(dbi_.stats, k, std::to_string((v ? std::stoll(std::string(*v)) : 0) + n));
+}
+int64_t Store::stat(const lmdb::Txn& t, const std::string& domain, const std::string& day,
+                    const std::string& metric) const {
+    auto v = t.get(dbi_.stats, sep(sep(domain, day), metric));
+    return v ? std::stoll(std::string(*v)) : 0;
+}
+void Store::add_event(lmdb::WriteTxn& t, const std::string& domain, const nlohmann::json& event) {
+    // Key: domain NUL nanoseconds (zero-padded so keys sort by time).
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%020lld", static_cast<long long>(ns));
+    t.put(dbi_.events, sep(domain, buf), event.dump());
+}
+std::vector<nlohmann::json> Store::events(const lmdb::Txn& t, const std::string& domain) const {
+    std::vector<nlohmann::json> out;
+    t.each(dbi_.events, domain + '\0', [&](std::string_view, std::string_view v) {
+        out.push_back(nlohmann::json::parse(v));
+        return true;
+    });
+    return out;
+}
+
+}  // namespace outpost
