@@ -1,0 +1,1 @@
+// pipeline.cpp - placeholder translation unit until the stages land.
