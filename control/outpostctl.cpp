@@ -23,6 +23,7 @@
  *      outpostctl key list|show NAME|remove NAME
  *      outpostctl suppression add|remove DOMAIN ADDRESS; suppression list DOMAIN
  *      outpostctl config check|example
+ *      outpostctl tracking init|rotate
  *
  * DESCRIPTION
  *      outpostctl is the administrator's side of outpost. A domain is added
@@ -445,10 +446,12 @@ void add_suppression_commands(CLI::App& app, Context& ctx) {
 void add_config_commands(CLI::App& app, Context& ctx) {
     auto* cfg = app.add_subcommand("config", "check or print the configuration");
     cfg->require_subcommand(1);
-    cfg->add_subcommand("check", "load the configuration and report the first error")->callback([&ctx] {
-        const Config& c = ctx.config();
-        std::cout << c.source << ": ok\n";
-    });
+    cfg->add_subcommand("check", "load the configuration, open the store, read every DKIM key")
+        ->callback([&ctx] {
+            const Config& c = ctx.config();
+            const size_t keys = ctx.admin().check_keys();
+            std::cout << c.source << ": ok (store " << c.store.path << ", " << keys << " DKIM keys)\n";
+        });
     cfg->add_subcommand("example", "print an example configuration with every key")->callback([] {
         std::cout << example_config();
     });

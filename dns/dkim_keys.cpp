@@ -137,4 +137,9 @@ void KeyDir::remove(const std::string& domain, const std::string& selector) cons
     ::unlink(path(domain, selector).c_str());
 }
 
+void KeyDir::set_aside(const std::string& domain, const std::string& selector, int64_t when) const {
+    const std::string p = path(domain, selector);
+    ::rename(p.c_str(), (p + ".removed-" + std::to_string(when)).c_str());
+}
+
 }  // namespace outpost

@@ -37,6 +37,8 @@ public:
     // naming the chmod that fixes it.
     std::string read(const std::string& domain, const std::string& selector) const;
     void remove(const std::string& domain, const std::string& selector) const;
+    // Renames the key to "<path>.removed-<when>" (domain removal).
+    void set_aside(const std::string& domain, const std::string& selector, int64_t when) const;
     const std::string& dir() const { return dir_; }
 
 private:

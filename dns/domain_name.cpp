@@ -67,11 +67,11 @@ DomainName normalize_domain(const std::string& input) {
         ++labels;
         start = dot + 1;
     }
-    if (labels < 2) invalid(input, "a sending domain needs at least two labels");
     if (psl_is_public_suffix2(psl(), ascii.c_str(), PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE))
         throw Error(Exit::invalid, "DOMAIN_IS_PUBLIC_SUFFIX",
                     "'" + input + "' is a public suffix, not a domain anyone can own; "
                     "add a domain registered under it, such as example." + ascii);
+    if (labels < 2) invalid(input, "a sending domain needs at least two labels");
 
     std::string unicode = ascii;
     char* u = nullptr;

@@ -5,6 +5,7 @@
 // command line tool should end with. Callers print what() and exit(status).
 #pragma once
 
+#include <ostream>
 #include <stdexcept>
 #include <string>
 
@@ -21,6 +22,8 @@ enum class Exit : int {
     environment = 6,  // store, key files, disk, permissions
     unverified = 7,   // domain verify: checked, but not verified
 };
+
+inline std::ostream& operator<<(std::ostream& o, Exit e) { return o << static_cast<int>(e); }
 
 class Error : public std::runtime_error {
 public:

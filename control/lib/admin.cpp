@@ -243,14 +243,18 @@ void Admin::retire_dkim(const std::string& input, const std::string& selector) {
         throw Error(Exit::not_found, "SELECTOR_NOT_FOUND",
                     "domain " + name + " has no selector '" + selector +
                         "'; see `outpostctl domain show " + name + "`");
-    if (s->state == SelectorState::active) {
-        size_t active = d->signing_selectors().size();
-        if (active <= 1)
-            throw Error(Exit::conflict, "SELECTOR_IN_USE",
-                        "selector " + selector + " is the one " + name +
-                            " signs with; rotate first (`outpostctl domain dkim rotate " + name +
-                            "`) and verify the new one");
-    }
+    if (s->state == SelectorState::retired)
+        throw Error(Exit::conflict, "SELECTOR_RETIRED", "selector " + selector + " is already retired");
+    const bool signing = s->state == SelectorState::active;
+    size_t others = 0;
+    for (const auto& o : d->selectors)
+        if (&o != s && (signing ? o.state == SelectorState::active : o.state != SelectorState::retired)) ++others;
+    if (others == 0)
+        throw Error(Exit::conflict, "SELECTOR_IN_USE",
+                    "selector " + selector + " is the last one " + name +
+                        (signing ? " signs with" : " has") +
+                        "; rotate first (`outpostctl domain dkim rotate " + name +
+                        "`) and verify the new one");
     s->state = SelectorState::retired;
     s->retired_at = now_seconds();
     store_.put(t, *d);
@@ -267,6 +271,9 @@ void Admin::remove_domain(const std::string& input) {
     d->deleted_at = now_seconds();
     store_.put(t, *d);
     t.commit();
+    // The private keys of a removed domain must not sign again; they are set
+    // aside (not destroyed) so a mistaken removal can be undone by hand.
+    for (const auto& s : d->selectors) keys_.set_aside(d->name, s.name, d->deleted_at);
     auto ct = store_.write_counters();
     store_.add_event(ct, name, {{"at", now_seconds()}, {"type", "domain.removed"}});
     ct.commit();
@@ -413,6 +420,21 @@ std::vector<std::pair<std::string, nlohmann::json>> Admin::suppressions(const st
     const std::string name = domain(domain_in).name;
     auto t = store_.read();
     return store_.suppressions(t, name);
+}
+
+size_t Admin::check_keys() {
+    size_t n = 0;
+    for (const auto& d : domains(false))
+        for (const auto& s : d.selectors) {
+            if (s.state == SelectorState::retired) continue;
+            if (public_key_of(keys_.read(d.name, s.name)) != s.public_key)
+                throw Error(Exit::environment, "KEY_MISMATCH",
+                            "DKIM key " + keys_.path(d.name, s.name) +
+                                " does not match the public key in the store; restore the right file, "
+                                "or rotate with `outpostctl domain dkim rotate " + d.name + "`");
+            ++n;
+        }
+    return n;
 }
 
 int64_t Admin::usage_today(const std::string& name) {

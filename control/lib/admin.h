@@ -73,6 +73,10 @@ public:
 
     int64_t usage_today(const std::string& domain);
 
+    // Reads every published selector's private key (mode check included)
+    // and checks it matches the public key in the store; returns how many.
+    size_t check_keys();
+
     Store& store() { return store_; }
     const Config& config() const { return cfg_; }
     const KeyDir& key_dir() const { return keys_; }
