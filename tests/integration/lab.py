@@ -26,6 +26,7 @@ Typical use in a ``unittest.TestCase``::
     self.assertEqual(r.code, 250, r)
 """
 
+import atexit
 import contextlib
 import dataclasses
 import email
@@ -50,6 +51,27 @@ UNBOUND = "/usr/sbin/unbound"
 UNBOUND_CONTROL = "/usr/sbin/unbound-control"
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Everything started by this module and not yet stopped.  A safety net for a
+# test run that dies between start() and its cleanup: stopped at exit.
+_LIVE = []
+
+
+def _register(obj):
+    if obj not in _LIVE:
+        _LIVE.append(obj)
+
+
+def _unregister(obj):
+    with contextlib.suppress(ValueError):
+        _LIVE.remove(obj)
+
+
+@atexit.register
+def _stop_everything():
+    for obj in reversed(list(_LIVE)):
+        with contextlib.suppress(Exception):
+            obj.stop()
 
 
 # --------------------------------------------------------------------------
@@ -152,20 +174,28 @@ def pid_alive(pid):
         return False
 
 
-def _kill_pid(pid, timeout=10.0, sig=signal.SIGTERM):
-    """Send ``sig`` to ``pid``; after ``timeout`` seconds send SIGKILL. Bounded."""
-    if not pid_alive(pid):
-        return
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
-    try:
-        wait_until(lambda: not pid_alive(pid), timeout, 0.02, "pid %d to exit" % pid)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not pid_alive(pid), 5.0, 0.02, "pid %d to die" % pid)
+def _processes(ppid=None, pgrp=None):
+    """{pid: comm} of live (non-zombie) processes whose parent is ``ppid``
+    and/or whose process group is ``pgrp``, read from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, "rb") as f:
+                stat = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        close = stat.rindex(")")
+        fields = stat[close + 2:].split()  # state ppid pgrp ...
+        if len(fields) < 3 or fields[0] in ("Z", "X"):
+            continue
+        if ppid is not None and int(fields[1]) != ppid:
+            continue
+        if pgrp is not None and int(fields[2]) != pgrp:
+            continue
+        found[int(entry)] = stat[stat.index("(") + 1:close]
+    return found
 
 
 def _read_text(path):
@@ -200,6 +230,7 @@ class Process:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 env=self.env, cwd=self.cwd, start_new_session=True)
+        _register(self)
         return self
 
     def alive(self):
@@ -234,6 +265,7 @@ class Process:
         """Stop the process (SIGTERM to its PID, SIGKILL after ``timeout``)."""
         if self.proc is None:
             return None
+        _unregister(self)
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGTERM)
@@ -265,6 +297,20 @@ def unix_listening(path):
         return False
     finally:
         s.close()
+
+
+def share_unix_socket(path, timeout=10.0, process=None, mode=0o666):
+    """Wait until the unix socket ``path`` accepts connections, then chmod it
+    to ``mode``: smtpd and cleanup run as ``postfix`` and need write access
+    to a milter socket that a test started as root.  With ``process`` (a
+    ``Process``) fail at once if it exits."""
+    ready = lambda: unix_listening(path)  # noqa: E731
+    if process is not None:
+        process.wait_ready(ready, timeout, "unix socket %s" % path)
+    else:
+        wait_until(ready, timeout, 0.02, "unix socket %s" % path)
+    os.chmod(path, mode)
+    return path
 
 
 def postfix_milter_address(spec):
@@ -327,8 +373,9 @@ def _txt_quote(part):
 @dataclasses.dataclass
 class DnsAnswer:
     """Result of ``DnsServer.lookup``: ``rcode`` ("NOERROR", "NXDOMAIN",
-    "REFUSED", "SERVFAIL", or "TIMEOUT") and ``records`` as
-    (owner, type, rdata-text) tuples from the answer section."""
+    "REFUSED", "SERVFAIL", or "TIMEOUT"/"UNREACHABLE" when no answer came)
+    and ``records`` as (owner, type, rdata-text) tuples from the answer
+    section(s)."""
     rcode: str
     records: list
     txt: list  # for TXT answers: list of lists of bytes (the character-strings)
@@ -356,6 +403,13 @@ class DnsServer:
     copy: call ``apply()`` (it reloads unbound through unbound-control and
     waits until the new data is served).  The default TTL is 0 so that no
     client caches anything across a change.
+
+    Behaviour to know: names inside an added zone without data answer
+    NXDOMAIN, names outside every zone REFUSED; a CNAME is answered as is,
+    never chased by unbound (libunbound clients chase it themselves,
+    ``lookup`` does too unless ``follow_cname=False``).  While stopped, UDP
+    queries simply time out (the client sees no ICMP error), so
+    "unreachable" costs a client its full timeout.
     """
 
     SERIAL_ZONE = "serial.outpost-lab.invalid."
@@ -555,33 +609,53 @@ remote-control:
         r.lifetime = timeout
         return r
 
-    def lookup(self, name, rdtype, timeout=2.0):
-        """Ask this server one question over UDP; never raises for DNS errors.
+    def lookup(self, name, rdtype, timeout=2.0, follow_cname=True):
+        """Ask this server (see ``dns_lookup``); never raises for DNS errors.
         Returns a ``DnsAnswer``."""
-        return dns_lookup(name, rdtype, self.port, timeout=timeout)
+        return dns_lookup(name, rdtype, self.port, timeout=timeout, follow_cname=follow_cname)
 
 
-def dns_lookup(name, rdtype, port, host=LOOPBACK, timeout=2.0):
-    """One UDP query (RD set) to host:port, returned as ``DnsAnswer``."""
+def dns_lookup(name, rdtype, port, host=LOOPBACK, timeout=2.0, follow_cname=True):
+    """Ask host:port one question (UDP with EDNS, TCP when truncated) and
+    return a ``DnsAnswer``; never raises for DNS or network errors.
+
+    unbound does not chase a ``local-data`` CNAME, even into another local
+    zone (a recursive client such as libunbound does).  With
+    ``follow_cname`` this function does it, like a resolver would: up to 8
+    links, collecting every record; the rcode is the last query's."""
     import dns.exception
     import dns.message
     import dns.query
     import dns.rcode
     import dns.rdatatype
-    q = dns.message.make_query(_fqdn(name), rdtype)
-    try:
-        resp = dns.query.udp(q, host, port=port, timeout=timeout)
-    except (dns.exception.Timeout, OSError) as exc:
-        return DnsAnswer("TIMEOUT" if isinstance(exc, dns.exception.Timeout)
-                         else "UNREACHABLE", [], [])
-    records, txt = [], []
-    for rrset in resp.answer:
-        tname = dns.rdatatype.to_text(rrset.rdtype)
-        for rd in rrset:
-            records.append((rrset.name.to_text(), tname, rd.to_text()))
-            if rrset.rdtype == dns.rdatatype.TXT:
-                txt.append(list(rd.strings))
-    return DnsAnswer(dns.rcode.to_text(resp.rcode()), records, txt)
+    want = dns.rdatatype.from_text(rdtype)
+    qname = _fqdn(name)
+    records, txt, rcode = [], [], "NOERROR"
+    for _ in range(9):
+        q = dns.message.make_query(qname, want, use_edns=0, payload=1232)
+        try:
+            resp, _tcp = dns.query.udp_with_fallback(q, host, timeout=timeout, port=port)
+        except dns.exception.Timeout:
+            return DnsAnswer("TIMEOUT", records, txt)
+        except OSError:
+            return DnsAnswer("UNREACHABLE", records, txt)
+        rcode = dns.rcode.to_text(resp.rcode())
+        next_name = None
+        have_wanted = False
+        for rrset in resp.answer:
+            tname = dns.rdatatype.to_text(rrset.rdtype)
+            for rd in rrset:
+                records.append((rrset.name.to_text(), tname, rd.to_text()))
+                if rrset.rdtype == dns.rdatatype.TXT:
+                    txt.append(list(rd.strings))
+                if rrset.rdtype == dns.rdatatype.CNAME:
+                    next_name = rd.target.to_text()
+            have_wanted = have_wanted or rrset.rdtype == want
+        if (not follow_cname or have_wanted or next_name is None
+                or want == dns.rdatatype.CNAME or rcode != "NOERROR"):
+            break
+        qname = next_name
+    return DnsAnswer(rcode, records, txt)
 
 
 # --------------------------------------------------------------------------
@@ -742,11 +816,13 @@ class Sink:
                                         kwargs={"poll_interval": 0.1},
                                         name="sink-%d" % self.port, daemon=True)
         self._thread.start()
+        _register(self)
         return self
 
     def stop(self):
         """Stop accepting, close open sessions; captured messages are kept."""
         server, self._server = self._server, None
+        _unregister(self)
         if server is None:
             return
         server.shutdown()
@@ -847,14 +923,22 @@ class Postfix:
     * ``extra``: main.cf settings that override the defaults (dict).
     * ``master_extra``: lines appended to master.cf (e.g. pipe transports).
 
-    Relaying is open (the instance listens on loopback only; policing is the
-    milter's job), and XCLIENT is allowed from 127.0.0.0/8, so ``send(...,
-    xclient={"ADDR": "192.0.2.7", "LOGIN": "alice"})`` pretends another client
-    address or a SASL login.
+    Relaying is open (``mynetworks = 0.0.0.0/0``; the instance listens on
+    loopback only, policing is the milter's job), and XCLIENT is allowed from
+    127.0.0.0/8, so ``send(..., xclient={"ADDR": "192.0.2.7", "LOGIN":
+    "alice"})`` pretends another client address and/or a SASL login: LOGIN
+    sets Postfix's sasl_username, i.e. the milter macro ``{auth_authen}``.
 
-    Methods: ``start()``, ``stop()``, ``reload()``, ``postconf(dict)``,
-    ``send()``, ``sendmail()``, ``queue()``, ``flush()``,
-    ``wait_queue_empty()``, ``log()``, ``wait_log()``.
+    Methods: ``start()``, ``stop()``, ``restart()``, ``reload()``,
+    ``postconf(dict)``, ``set_milter()``, ``children()``, ``send()``,
+    ``sendmail()``, ``queue()``, ``flush()``, ``wait_queue_empty()``,
+    ``log()``, ``wait_log()``.
+
+    Behaviour to know: with the milter unreachable, SMTP gets
+    ``451 4.7.1 Service unavailable - try again later`` at MAIL FROM, and
+    mail submitted with ``sendmail()`` stays in the maildrop queue (pickup
+    retries it); nothing passes unsigned.  ``restart()`` keeps the queue but
+    mail caught in the middle waits for the next queue scan (~1 s).
     """
 
     def __init__(self, tmpdir, relay_port, milter=None, extra=None, smtp_port=None,
@@ -911,8 +995,10 @@ class Postfix:
             "smtp_connect_timeout": "5s",
             "milter_default_action": "tempfail",
             "milter_protocol": "6",
-            "milter_connect_macros": "j {daemon_name} {daemon_addr} v _ {client_addr} {client_name}",
-            "milter_helo_macros": "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}",
+            "milter_connect_macros": "j {daemon_name} {daemon_addr} v _ "
+                                     "{client_addr} {client_name}",
+            "milter_helo_macros": "{tls_version} {cipher} {cipher_bits} "
+                                  "{cert_subject} {cert_issuer}",
             "milter_mail_macros": "i {auth_type} {auth_authen} {auth_author} {mail_addr} "
                                   "{mail_host} {mail_mailer} {client_addr}",
             "milter_rcpt_macros": "i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
@@ -986,22 +1072,24 @@ class Postfix:
                 r.stderr.decode(errors="replace"), self.log()[-3000:]))
         return r
 
-    def postconf(self, settings, reload=True):
-        """Change main.cf settings (dict) and reload a running instance."""
+    def postconf(self, settings, apply="restart"):
+        """Change main.cf settings (dict).  A running instance is restarted
+        (``apply="restart"``, deterministic), reloaded (``"reload"``), or left
+        alone (None)."""
         self.extra.update(settings)
         if "smtpd_milters" in settings:
             self.milter = settings["smtpd_milters"] or None
         if os.path.isdir(self.config_dir):
             self._write_config()
-            if reload and self.running():
-                self.reload()
+            if apply and self.running():
+                self.restart() if apply == "restart" else self.reload()
         return self
 
-    def set_milter(self, milter, reload=True):
+    def set_milter(self, milter, apply="restart"):
         """Point smtpd_milters and non_smtpd_milters at ``milter`` (None: none)."""
         spec = postfix_milter_address(milter) if milter else ""
         self.milter = spec or None
-        return self.postconf({"smtpd_milters": spec, "non_smtpd_milters": spec}, reload)
+        return self.postconf({"smtpd_milters": spec, "non_smtpd_milters": spec}, apply)
 
     # --- lifecycle --------------------------------------------------------
     def _read_master_pid(self):
@@ -1020,7 +1108,18 @@ class Postfix:
         if self.running():
             return self
         self._write_config()
-        self._run([POSTFIX_SBIN + "/postfix", "-c", self.config_dir, "start"], timeout=timeout)
+        if tcp_listening(self.smtp_port):
+            raise RuntimeError("port %d on 127.0.0.1 is already in use" % self.smtp_port)
+        _register(self)
+        try:
+            self._run([POSTFIX_SBIN + "/postfix", "-c", self.config_dir, "start"],
+                      timeout=timeout)
+        except RuntimeError as exc:
+            # The master reports early fatal errors (bad settings, a port it
+            # cannot bind) only to syslog, which does not exist here.
+            raise RuntimeError("%s\n(hint: the master logs early fatal errors to syslog "
+                               "only; check settings and ports; `postfix -c %s check`)"
+                               % (exc, self.config_dir)) from None
         self.master_pid = self._read_master_pid()
         if self.master_pid is None:
             raise RuntimeError("postfix started but wrote no master.pid; log:\n" + self.log())
@@ -1033,24 +1132,51 @@ class Postfix:
         return self
 
     def stop(self, timeout=10.0):
-        """Stop the master we started (SIGTERM to its PID; it stops its
-        children), SIGKILL to its process group after ``timeout``."""
+        """Stop the instance: SIGTERM to the master we started (by PID), then
+        wait until every process of its process group (the master is a
+        session leader; all Postfix daemons of this instance are in its
+        group) has exited; SIGKILL to that group after ``timeout``."""
+        _unregister(self)
         pid = self.master_pid or self._read_master_pid()
         self.master_pid = None
-        if pid is None or not pid_alive(pid):
+        if pid is None:
             return
-        os.kill(pid, signal.SIGTERM)
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         try:
-            wait_until(lambda: not pid_alive(pid), timeout, 0.02, "postfix master to exit")
+            wait_until(lambda: not pid_alive(pid) and not _processes(pgrp=pid), timeout, 0.02,
+                       "postfix master %d and its daemons to exit" % pid)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            wait_until(lambda: not pid_alive(pid), 5.0, 0.02, "postfix master to die")
+            wait_until(lambda: not pid_alive(pid) and not _processes(pgrp=pid), 5.0, 0.02,
+                       "postfix process group %d to die" % pid)
 
-    def reload(self):
-        """``postfix -c DIR reload`` (re-reads main.cf/master.cf)."""
+    def children(self):
+        """{pid: program name} of the master's live child processes."""
+        return _processes(ppid=self.master_pid) if self.master_pid else {}
+
+    def reload(self, grace=2.0):
+        """``postfix -c DIR reload``: the master re-reads main.cf/master.cf and
+        children pick up the change "when convenient".  Waits up to ``grace``
+        seconds for the children that predate the reload to exit (most do in
+        ~50 ms, but an idle smtpd can still serve one more connection with the
+        old settings and the odd one lingers up to max_idle).  For a change
+        that must be in effect at once use ``restart()`` (what ``postconf``
+        does by default)."""
+        old = set(self.children())
         self._run([POSTFIX_SBIN + "/postfix", "-c", self.config_dir, "reload"])
+        with contextlib.suppress(TimeoutError):
+            wait_until(lambda: not (old & set(self.children())), grace, 0.02,
+                       "postfix processes older than the reload to exit")
         return self
+
+    def restart(self, timeout=20.0):
+        """Stop and start the instance (the queue is kept): every process
+        then runs with the current main.cf/master.cf.  About 0.3 s."""
+        self.stop()
+        return self.start(timeout)
 
     # --- submission -------------------------------------------------------
     def send(self, mail_from, rcpts, data, xclient=None, helo="client.outpost.test",
@@ -1124,6 +1250,8 @@ class Postfix:
             return SmtpResult(False, exc.smtp_code, _decode_reply(exc.smtp_error), stage)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             return SmtpResult(False, -1, "connection lost: %s" % exc, stage)
+        except smtplib.SMTPException as exc:  # e.g. AUTH not offered
+            return SmtpResult(False, -1, "%s: %s" % (type(exc).__name__, exc), stage)
         finally:
             with contextlib.suppress(Exception):
                 s.quit()
@@ -1181,6 +1309,137 @@ class Postfix:
 
 
 # --------------------------------------------------------------------------
+# A minimal recording milter (to check the lab's Postfix milter wiring)
+# --------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class MilterSession:
+    """What ``RecordingMilter`` saw on one MTA connection: ``macros`` maps a
+    stage letter ("C" connect, "H" helo, "M" mail, "R" rcpt, "T" data,
+    "N" end of headers, "E" end of message) to {macro name: value} (names
+    without braces, e.g. "auth_authen", "i"); ``commands`` lists every
+    command letter in order; ``mail_from``/``rcpts``/``headers`` as sent."""
+    macros: dict = dataclasses.field(default_factory=dict)
+    commands: list = dataclasses.field(default_factory=list)
+    mail_from: str = ""
+    rcpts: list = dataclasses.field(default_factory=list)
+    headers: list = dataclasses.field(default_factory=list)
+
+
+class _MilterHandler(socketserver.BaseRequestHandler):
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.request.recv(n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+
+    def _send(self, cmd, data=b""):
+        self.request.sendall((len(data) + 1).to_bytes(4, "big") + cmd + data)
+
+    def handle(self):
+        milter = self.server.milter
+        session = MilterSession()
+        milter._add(session)
+        self.request.settimeout(60)
+        with contextlib.suppress(EOFError, OSError):
+            while True:
+                size = int.from_bytes(self._recv(4), "big")
+                if not 1 <= size <= (1 << 24):
+                    return
+                packet = self._recv(size)
+                cmd, data = packet[:1], packet[1:]
+                letter = cmd.decode("latin-1")
+                if cmd == b"O":     # option negotiation: all steps, no actions
+                    self._send(b"O", (6).to_bytes(4, "big") + bytes(8))
+                    continue
+                if cmd == b"D":     # macros for the stage named by data[0]
+                    items = data[1:].split(b"\0")
+                    pairs = {items[i].decode("utf-8", "replace").strip("{}"):
+                             items[i + 1].decode("utf-8", "replace")
+                             for i in range(0, len(items) - 1, 2)}
+                    session.macros.setdefault(data[:1].decode("latin-1"), {}).update(pairs)
+                    continue
+                session.commands.append(letter)
+                if cmd in (b"Q",):
+                    return
+                if cmd in (b"A", b"K"):   # abort / new transaction: no reply
+                    continue
+                args = [a.decode("utf-8", "replace") for a in data.split(b"\0")]
+                if cmd == b"M":
+                    session.mail_from = args[0].strip("<>")
+                elif cmd == b"R":
+                    session.rcpts.append(args[0].strip("<>"))
+                elif cmd == b"L":
+                    session.headers.append((args[0], args[1] if len(args) > 1 else ""))
+                stage = {"M": "mail", "R": "rcpt", "N": "eoh", "E": "eom"}.get(letter)
+                if stage and milter.reject_at == stage:
+                    self._send(b"y", milter.reject_reply.encode("utf-8") + b"\0")
+                elif cmd == b"E":
+                    self._send(b"a")    # accept
+                else:
+                    self._send(b"c")    # continue
+
+
+class _MilterServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class RecordingMilter:
+    """A tiny milter (protocol 6, in this process) on a unix socket that
+    accepts everything and records what Postfix sends, macros included.
+    It proves the lab's milter wiring without outpost; it is not a model of
+    outpost.  ``RecordingMilter(path, reject_at=None, reject_reply=...)``:
+    ``reject_at`` "mail"|"rcpt"|"eoh"|"eom" answers that stage with
+    ``reject_reply`` (e.g. "550 5.7.1 NO test").  ``start()``, ``stop()``,
+    ``sessions()``, ``.address`` ("unix:PATH", for ``Postfix(milter=...)``)."""
+
+    def __init__(self, path, reject_at=None, reject_reply="550 5.7.1 REJECTED by the lab milter"):
+        self.path = path
+        self.address = "unix:" + path
+        self.reject_at = reject_at
+        self.reject_reply = reject_reply
+        self._sessions = []
+        self._lock = threading.Lock()
+        self._server = None
+        self._thread = None
+
+    def _add(self, session):
+        with self._lock:
+            self._sessions.append(session)
+
+    def sessions(self):
+        """Sessions seen so far (one per MTA connection to the milter)."""
+        with self._lock:
+            return list(self._sessions)
+
+    def start(self):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self._server = _MilterServer(self.path, _MilterHandler)
+        self._server.milter = self
+        os.chmod(self.path, 0o666)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+        _register(self)
+        return self
+
+    def stop(self):
+        server, self._server = self._server, None
+        _unregister(self)
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        self._thread.join(10)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+# --------------------------------------------------------------------------
 # DKIM verification (dkimpy, independent of outpost)
 # --------------------------------------------------------------------------
 
@@ -1207,29 +1466,18 @@ class _ListHandler(logging.Handler):
 
 
 def dkim_txt_lookup(dns_port, host=LOOPBACK):
-    """A dkimpy ``dnsfunc`` that asks only the DNS server at host:dns_port."""
-    import dns.exception
-    import dns.rdatatype
-    import dns.resolver
+    """A dkimpy ``dnsfunc`` that asks only the DNS server at host:dns_port
+    (following CNAMEs, as a receiver's resolver would).  Returns the first
+    TXT record's strings joined, None when there is none."""
     import dkim
-
-    res = dns.resolver.Resolver(configure=False)
-    res.nameservers = [host]
-    res.port = dns_port
 
     def dnsfunc(name, timeout=5):
         if isinstance(name, bytes):
             name = name.decode("ascii")
-        try:
-            ans = res.resolve(name, "TXT", lifetime=timeout, raise_on_no_answer=False)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
-            return None
-        except dns.exception.Timeout as exc:
-            raise dkim.DnsTimeoutError(str(exc))
-        for rrset in ans.response.answer:
-            if rrset.rdtype == dns.rdatatype.TXT:
-                return b"".join(list(rrset)[0].strings)
-        return None
+        ans = dns_lookup(name, "TXT", dns_port, host, timeout=timeout)
+        if ans.rcode in ("TIMEOUT", "UNREACHABLE"):
+            raise dkim.DnsTimeoutError("%s asking %s@%d for %s" % (ans.rcode, host, dns_port, name))
+        return b"".join(ans.txt[0]) if ans.txt else None
     return dnsfunc
 
 
@@ -1274,7 +1522,9 @@ def verify_dkim(data, dns_port, host=LOOPBACK, timeout=3):
 
 __all__ = [
     "LOOPBACK", "source_dir", "build_dir", "free_port", "wait_until", "tmpdir", "crlf",
-    "pid_alive", "Process", "tcp_listening", "unix_listening", "postfix_milter_address",
+    "pid_alive", "Process", "tcp_listening", "unix_listening", "share_unix_socket",
+    "postfix_milter_address",
     "DnsServer", "DnsAnswer", "dns_lookup", "Sink", "SinkMessage", "Postfix", "SmtpResult",
+    "RecordingMilter", "MilterSession",
     "DkimResult", "dkim_txt_lookup", "verify_dkim",
 ]
