@@ -1,8 +1,41 @@
-// ctl_tracking.cpp - `outpostctl tracking ...` (tracking secrets).
+// ctl_tracking.cpp - `outpostctl tracking ...` (tracking and unsubscribe secrets).
+//
+//   outpostctl tracking init     create tracking.secret_file (mode 0640) with
+//                                one secret; refuses to overwrite a file
+//   outpostctl tracking rotate   append a new secret; new links are signed
+//                                with it, links already sent stay valid
+//   outpostctl tracking show     list key ids (never the secrets)
+//
+// outpost-milter reads the file at start and on SIGHUP: run `kill -HUP` (or
+// `systemctl reload outpost-milter`) after a rotation.
+#include <iostream>
+
 #include "control/ctl.h"
+#include "store/tokens.h"
 
 namespace outpost::ctl {
 
-void register_tracking_commands(CLI::App&, Context&) {}
+void register_tracking_commands(CLI::App& app, Context& ctx) {
+    auto* tr = app.add_subcommand("tracking", "secrets that sign tracking and unsubscribe links");
+    tr->require_subcommand(1);
+    tr->add_subcommand("init", "create tracking.secret_file with a new secret (never overwrites)")
+        ->callback([&ctx] {
+            const std::string& path = ctx.config().tracking.secret_file;
+            const std::string kid = tracking_secret_init(path);
+            std::cout << "created " << path << " with key " << kid << " (mode 0640)\n";
+        });
+    tr->add_subcommand("rotate", "append a new secret; old links keep working")->callback([&ctx] {
+        const std::string& path = ctx.config().tracking.secret_file;
+        const std::string kid = tracking_secret_rotate(path);
+        std::cout << "added key " << kid << " to " << path
+                  << "; reload outpost-milter (SIGHUP) to sign with it\n";
+    });
+    tr->add_subcommand("show", "list the key ids in tracking.secret_file")->callback([&ctx] {
+        const std::string& path = ctx.config().tracking.secret_file;
+        TokenKeys keys = TokenKeys::load(path);
+        std::cout << path << ": " << keys.size() << " secret(s), signing with " << keys.current_kid()
+                  << '\n';
+    });
+}
 
 }  // namespace outpost::ctl

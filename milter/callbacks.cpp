@@ -1,0 +1,378 @@
+// callbacks.cpp - libmilter callbacks: sessions, transactions, replies, logs.
+#include "milter/callbacks.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <atomic>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+
+#include "milter/log.h"
+#include "milter/pipeline.h"
+
+namespace outpost::milter {
+namespace {
+
+std::mutex g_runtime_mu;
+std::shared_ptr<const Runtime> g_runtime;
+std::atomic<int> g_in_progress{0};
+
+constexpr size_t kMaxHeaderBytes = 4 * 1024 * 1024;
+
+// Protocol steps outpost does not need, and steps it never answers (each
+// saved reply is a round trip per header or body chunk).
+constexpr unsigned long kSkipSteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+constexpr unsigned long kNoReplySteps = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT |
+                                        SMFIP_NR_DATA | SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_BODY;
+constexpr unsigned long kRequiredActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT | SMFIF_ADDRCPT;
+constexpr unsigned long kWantedActions = kRequiredActions | SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_SETSYMLIST;
+
+Session* session_of(SMFICTX* ctx) { return static_cast<Session*>(smfi_getpriv(ctx)); }
+
+Session* ensure_session(SMFICTX* ctx) {
+    Session* s = session_of(ctx);
+    if (!s) {
+        s = new Session;
+        s->rt = current_runtime();
+        smfi_setpriv(ctx, s);
+    }
+    return s;
+}
+
+std::string macro(SMFICTX* ctx, const char* name) {
+    const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
+    return v ? v : "";
+}
+
+std::string qid(const Transaction& t) { return t.queue_id.empty() ? "NOQUEUE" : t.queue_id; }
+
+void refresh_queue_id(SMFICTX* ctx, Transaction& t) {
+    if (t.queue_id.empty()) t.queue_id = macro(ctx, "i");
+}
+
+sfsistat no_reply(const Session* s, unsigned long step) {
+    return s && (s->protocol & step) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+sfsistat reply(SMFICTX* ctx, const StageResult& r) {
+    MilterReply m = map_result(r);
+    if (m.set_reply)
+        smfi_setreply(ctx, const_cast<char*>(m.code.c_str()), const_cast<char*>(m.xcode.c_str()),
+                      const_cast<char*>(m.message.c_str()));
+    return m.status;
+}
+
+sfsistat internal_error(SMFICTX* ctx, const char* where, const char* what) {
+    log_error(std::string("callback=") + where + " error=" + log_value(what ? what : "unknown"));
+    return reply(ctx, StageResult::internal("INTERNAL_ERROR",
+                                            "outpost cannot process this message now; try again later"));
+}
+
+// A failure in a step negotiated without a reply waits for end of headers.
+sfsistat defer_error(SMFICTX* ctx, unsigned long step, const char* where, const char* what) {
+    Session* s = session_of(ctx);
+    if (s && (s->protocol & step)) {
+        log_error(std::string("callback=") + where + " error=" + log_value(what ? what : "unknown"));
+        if (s->txn.deferred.is_next())
+            s->txn.deferred = StageResult::internal(
+                "INTERNAL_ERROR", "outpost cannot process this message now; try again later");
+        return SMFIS_NOREPLY;
+    }
+    return internal_error(ctx, where, what);
+}
+
+void open_transaction(Session& s) {
+    Transaction& t = s.txn;
+    if (!t.open) g_in_progress.fetch_add(1);
+    t = Transaction{};
+    t.open = true;
+}
+
+void close_transaction(Session& s) {
+    if (s.txn.open) g_in_progress.fetch_sub(1);
+    s.txn = Transaction{};
+}
+
+void log_decision(const Session& s, const Transaction& t, const StageResult& r) {
+    LogLine l(qid(t));
+    if (r.is_next()) {
+        l.kv("decision", t.sandbox ? "sandbox" : "accept");
+    } else {
+        l.kv("decision", r.verdict == StageResult::Verdict::reject ? "reject" : "tempfail");
+        l.kv("reply", r.code + " " + r.xcode);
+        l.kv("reason", r.token);
+    }
+    if (t.domain) l.kv("domain", t.domain->name);
+    else if (!t.from_address.empty()) l.kv("from", t.from_address);
+    l.kv("key", t.key ? t.key->name : "-");
+    l.kv("identity", t.identity);
+    if (!s.client_addr.empty()) l.kv("client", s.client_addr);
+    l.kv("rcpts", static_cast<long long>(t.delivered()));
+    if (!t.suppressed.empty()) l.kv("suppressed", static_cast<long long>(t.suppressed.size()));
+    if (r.is_next()) {
+        std::string sel;
+        for (const auto& x : t.signed_with) sel += (sel.empty() ? "" : ",") + x;
+        l.kv("signed", sel.empty() ? "-" : sel);
+    } else {
+        l.kv("text", r.text);
+    }
+    log_info(l.str());
+}
+
+std::string address_text(const sockaddr* sa) {
+    if (!sa) return "";
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (sa->sa_family == AF_INET) {
+        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        if (inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf)) return buf;
+    } else if (sa->sa_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            if (inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf, sizeof buf)) return buf;
+        } else if (inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf)) {
+            return buf;
+        }
+    }
+    return "";
+}
+
+Message message(Session& s) {
+    return Message{*s.rt, s, s.txn, static_cast<int64_t>(std::time(nullptr)), nullptr, nullptr};
+}
+
+// ---- the shims -----------------------------------------------------------
+
+extern "C" sfsistat op_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long,
+                                 unsigned long, unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
+                                 unsigned long* pf3) {
+    try {
+        Session* s = ensure_session(ctx);
+        if ((f0 & kRequiredActions) != kRequiredActions) {
+            log_error("the MTA does not offer the actions outpost needs (add/change headers, "
+                      "add/delete recipients); refusing the connection");
+            return SMFIS_REJECT;
+        }
+        *pf0 = f0 & kWantedActions;
+        *pf1 = f1 & (kSkipSteps | kNoReplySteps | SMFIP_HDR_LEADSPC);
+        *pf2 = 0;
+        *pf3 = 0;
+        s->protocol = *pf1;
+        s->leading_space = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
+        if (f0 & SMFIF_SETSYMLIST) {
+            smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("{client_addr} {daemon_name}"));
+            smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
+            smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>("i"));
+            smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
+        }
+        return SMFIS_CONTINUE;
+    } catch (const std::exception& e) {
+        log_error(std::string("callback=negotiate error=") + log_value(e.what()));
+        return SMFIS_TEMPFAIL;
+    } catch (...) {
+        return SMFIS_TEMPFAIL;
+    }
+}
+
+extern "C" sfsistat op_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
+    try {
+        Session* s = ensure_session(ctx);
+        s->client_addr = address_text(hostaddr);
+        if (s->client_addr.empty()) s->client_addr = macro(ctx, "{client_addr}");
+        s->client_name = hostname ? hostname : "";
+        return no_reply(s, SMFIP_NR_CONN);
+    } catch (const std::exception& e) {
+        return defer_error(ctx, SMFIP_NR_CONN, "connect", e.what());
+    } catch (...) {
+        return defer_error(ctx, SMFIP_NR_CONN, "connect", nullptr);
+    }
+}
+
+extern "C" sfsistat op_envfrom(SMFICTX* ctx, char** argv) {
+    try {
+        Session* s = ensure_session(ctx);
+        open_transaction(*s);
+        ++s->messages;
+        Transaction& t = s->txn;
+        t.mail_from = argv && argv[0] ? argv[0] : "";
+        t.sasl_login = macro(ctx, "{auth_authen}");
+        refresh_queue_id(ctx, t);
+        return no_reply(s, SMFIP_NR_MAIL);
+    } catch (const std::exception& e) {
+        return defer_error(ctx, SMFIP_NR_MAIL, "envfrom", e.what());
+    } catch (...) {
+        return defer_error(ctx, SMFIP_NR_MAIL, "envfrom", nullptr);
+    }
+}
+
+extern "C" sfsistat op_envrcpt(SMFICTX* ctx, char** argv) {
+    try {
+        Session* s = ensure_session(ctx);
+        if (argv && argv[0]) s->txn.rcpts.emplace_back(argv[0]);
+        return no_reply(s, SMFIP_NR_RCPT);
+    } catch (const std::exception& e) {
+        return defer_error(ctx, SMFIP_NR_RCPT, "envrcpt", e.what());
+    } catch (...) {
+        return defer_error(ctx, SMFIP_NR_RCPT, "envrcpt", nullptr);
+    }
+}
+
+extern "C" sfsistat op_header(SMFICTX* ctx, char* name, char* value) {
+    try {
+        Session* s = ensure_session(ctx);
+        Transaction& t = s->txn;
+        const size_t n = std::strlen(name ? name : "") + std::strlen(value ? value : "");
+        if (t.header_bytes + n > kMaxHeaderBytes) {
+            if (t.deferred.is_next())
+                t.deferred = StageResult::refuse("552", "5.3.4", "HEADERS_TOO_LARGE",
+                                                 "the message header is larger than outpost accepts");
+        } else {
+            t.header_bytes += n;
+            t.headers.push_back({name ? name : "", value ? value : ""});
+        }
+        return no_reply(s, SMFIP_NR_HDR);
+    } catch (const std::exception& e) {
+        return defer_error(ctx, SMFIP_NR_HDR, "header", e.what());
+    } catch (...) {
+        return defer_error(ctx, SMFIP_NR_HDR, "header", nullptr);
+    }
+}
+
+extern "C" sfsistat op_eoh(SMFICTX* ctx) {
+    try {
+        Session* s = ensure_session(ctx);
+        Transaction& t = s->txn;
+        refresh_queue_id(ctx, t);
+        Message m = message(*s);
+        StageResult r = pipeline().end_of_headers(m);
+        if (!r.is_next()) {
+            log_decision(*s, t, r);
+            close_transaction(*s);
+        }
+        return reply(ctx, r);
+    } catch (const std::exception& e) {
+        return internal_error(ctx, "eoh", e.what());
+    } catch (...) {
+        return internal_error(ctx, "eoh", nullptr);
+    }
+}
+
+extern "C" sfsistat op_body(SMFICTX* ctx, unsigned char* data, size_t len) {
+    try {
+        Session* s = ensure_session(ctx);
+        Message m = message(*s);
+        pipeline().body(m, data, len);
+        return no_reply(s, SMFIP_NR_BODY);
+    } catch (const std::exception& e) {
+        return defer_error(ctx, SMFIP_NR_BODY, "body", e.what());
+    } catch (...) {
+        return defer_error(ctx, SMFIP_NR_BODY, "body", nullptr);
+    }
+}
+
+extern "C" sfsistat op_eom(SMFICTX* ctx) {
+    try {
+        Session* s = ensure_session(ctx);
+        Transaction& t = s->txn;
+        refresh_queue_id(ctx, t);
+        MilterActions actions(ctx, s->leading_space);
+        Message m = message(*s);
+        m.mta = &actions;
+        StageResult r = pipeline().end_of_message(m);
+        log_decision(*s, t, r);
+        close_transaction(*s);
+        return reply(ctx, r);
+    } catch (const std::exception& e) {
+        if (Session* s = session_of(ctx)) close_transaction(*s);
+        return internal_error(ctx, "eom", e.what());
+    } catch (...) {
+        if (Session* s = session_of(ctx)) close_transaction(*s);
+        return internal_error(ctx, "eom", nullptr);
+    }
+}
+
+extern "C" sfsistat op_abort(SMFICTX* ctx) {
+    try {
+        if (Session* s = session_of(ctx)) close_transaction(*s);
+    } catch (...) {
+    }
+    return SMFIS_CONTINUE;
+}
+
+extern "C" sfsistat op_close(SMFICTX* ctx) {
+    try {
+        if (Session* s = session_of(ctx)) {
+            close_transaction(*s);
+            smfi_setpriv(ctx, nullptr);
+            delete s;
+        }
+    } catch (...) {
+    }
+    return SMFIS_CONTINUE;
+}
+
+}  // namespace
+
+void set_runtime(std::shared_ptr<const Runtime> rt) {
+    std::lock_guard<std::mutex> lock(g_runtime_mu);
+    g_runtime = std::move(rt);
+}
+
+std::shared_ptr<const Runtime> current_runtime() {
+    std::lock_guard<std::mutex> lock(g_runtime_mu);
+    return g_runtime;
+}
+
+int messages_in_progress() { return g_in_progress.load(); }
+
+smfiDesc& filter_description() {
+    static smfiDesc desc = {
+        const_cast<char*>("outpost"),
+        SMFI_VERSION,
+        kWantedActions & ~SMFIF_SETSYMLIST,
+        op_connect,
+        nullptr,  // helo: not needed (SMFIP_NOHELO)
+        op_envfrom,
+        op_envrcpt,
+        op_header,
+        op_eoh,
+        op_body,
+        op_eom,
+        op_abort,
+        op_close,
+        nullptr,  // unknown
+        nullptr,  // data
+        op_negotiate,
+    };
+    return desc;
+}
+
+bool MilterActions::add_header(const std::string& name, const std::string& v) {
+    std::string val = value(v);
+    return smfi_addheader(ctx_, const_cast<char*>(name.c_str()), val.data()) == MI_SUCCESS;
+}
+
+bool MilterActions::insert_header(int index, const std::string& name, const std::string& v) {
+    std::string val = value(v);
+    return smfi_insheader(ctx_, index, const_cast<char*>(name.c_str()), val.data()) == MI_SUCCESS;
+}
+
+bool MilterActions::delete_header(const std::string& name, int index) {
+    return smfi_chgheader(ctx_, const_cast<char*>(name.c_str()), index, nullptr) == MI_SUCCESS;
+}
+
+bool MilterActions::delete_rcpt(const std::string& rcpt) {
+    return smfi_delrcpt(ctx_, const_cast<char*>(rcpt.c_str())) == MI_SUCCESS;
+}
+
+bool MilterActions::add_rcpt(const std::string& rcpt) {
+    return smfi_addrcpt(ctx_, const_cast<char*>(rcpt.c_str())) == MI_SUCCESS;
+}
+
+bool MilterActions::quarantine(const std::string& reason) {
+    std::string r = reply_text(reason);
+    return smfi_quarantine(ctx_, r.data()) == MI_SUCCESS;
+}
+
+}  // namespace outpost::milter

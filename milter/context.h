@@ -1,0 +1,137 @@
+// context.h - the three lifetimes of outpost-milter (after Envoy's filters):
+//
+//   Runtime      immutable, one per configuration generation, shared by
+//                std::shared_ptr<const Runtime>. SIGHUP builds a new one; a
+//                connection keeps the one it started with until it closes.
+//   Session      one per MTA connection (libmilter's SMFICTX private data).
+//   Transaction  one per message, reset at MAIL FROM, end of message and
+//                abort.
+//
+// MtaActions is what a stage may ask the MTA to do at end of message; the
+// libmilter implementation wraps smfi_*, tests record the calls.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "milter/dkim_signer.h"
+#include "store/cidr.h"
+#include "milter/key_cache.h"
+#include "milter/reply.h"
+#include "store/model.h"
+#include "store/store.h"
+#include "store/tokens.h"
+
+namespace outpost::milter {
+
+// Keys by client network, rebuilt only when the store has changed (the LMDB
+// transaction id of a read snapshot moves with every commit).
+class KeyNetworks {
+public:
+    // The key whose CIDR list holds `ip`, most specific prefix first.
+    std::optional<ApiKey> match(const Store& store, const lmdb::ReadTxn& t, const std::string& ip);
+
+private:
+    struct Entry {
+        int prefix;
+        Cidr cidr;
+        std::string key;
+    };
+    std::mutex mu_;
+    size_t txn_id_ = static_cast<size_t>(-1);
+    std::vector<Entry> entries_;
+};
+
+struct Runtime {
+    std::shared_ptr<const Config> config;
+    std::shared_ptr<Store> store;
+    std::shared_ptr<KeyCache> keys;
+    std::shared_ptr<const TokenKeys> tokens;
+    std::shared_ptr<const DkimLibrary> dkim;
+    std::shared_ptr<KeyNetworks> networks;
+};
+
+struct Header {
+    std::string name;
+    std::string value;  // as the MTA passed it (leading space kept if negotiated)
+};
+
+
+struct Transaction {
+    std::string queue_id;
+    std::string mail_from;
+    std::string sasl_login;
+    std::vector<std::string> rcpts;  // as given to RCPT TO
+    std::vector<Header> headers;
+    size_t header_bytes = 0;
+    StageResult deferred;  // a failure in a step that has no reply; reported at EOH
+    bool open = false;     // between MAIL FROM and end of message / abort
+
+    // identify
+    std::optional<ApiKey> key;
+    std::string identity = "none";  // sasl | header | cidr | none
+    size_t key_headers = 0;         // X-Outpost-Key headers to remove
+    std::string key_header_name;    // as spelled in the message
+    // authorize
+    std::optional<Domain> domain;
+    std::string from_address;
+    bool sandbox = false;
+    // warmup (accounting)
+    int64_t warmup_limit = -1;
+    std::string warmup_counter;
+    int64_t reserved = 0;
+    // suppress
+    std::vector<std::string> suppressed;  // RCPT TO values removed
+    // unsubscribe (and later stages): headers appended at end of message
+    std::vector<Header> added_headers;    // value without leading space
+    // sign
+    std::vector<std::unique_ptr<DkimSigner>> signers;
+    std::vector<std::string> signed_with;  // selectors, for the log
+
+    size_t delivered() const { return rcpts.size() - suppressed.size(); }
+};
+
+struct Session {
+    std::shared_ptr<const Runtime> rt;
+    std::string client_addr;  // textual IP, "" if unknown
+    std::string client_name;
+    unsigned long protocol = 0;  // negotiated SMFIP_* steps
+    bool leading_space = false;  // SMFIP_HDR_LEADSPC negotiated
+    uint64_t messages = 0;
+    Transaction txn;  // the message in progress
+};
+
+class MtaActions {
+public:
+    virtual ~MtaActions() = default;
+    // Each returns false if the MTA refused the change.
+    virtual bool add_header(const std::string& name, const std::string& value) = 0;
+    virtual bool insert_header(int index, const std::string& name, const std::string& value) = 0;
+    virtual bool delete_header(const std::string& name, int index) = 0;  // index: 1-based
+    virtual bool delete_rcpt(const std::string& rcpt) = 0;
+    virtual bool add_rcpt(const std::string& rcpt) = 0;
+    virtual bool quarantine(const std::string& reason) = 0;
+};
+
+// What a stage sees of one message.
+struct Message {
+    const Runtime& rt;
+    Session& session;
+    Transaction& txn;
+    int64_t now = 0;                        // seconds since the epoch (tests pin it)
+    const lmdb::ReadTxn* read = nullptr;    // at end of headers: the message's one read snapshot
+    MtaActions* mta = nullptr;              // at end of message
+
+    const Config& config() const { return *rt.config; }
+};
+
+// Case-insensitive ASCII header name comparison.
+bool header_is(const std::string& name, const char* want);
+
+}  // namespace outpost::milter

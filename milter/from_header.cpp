@@ -1,0 +1,113 @@
+// from_header.cpp - From header policy over GMime's RFC 5322 parser.
+#include "milter/from_header.h"
+
+#include <gmime/gmime.h>
+
+#include <memory>
+#include <mutex>
+
+#include "dns/domain_name.h"
+#include "store/error.h"
+
+namespace outpost::milter {
+namespace {
+
+void gmime_init_once() {
+    static std::once_flag once;
+    std::call_once(once, [] { g_mime_init(); });
+}
+
+FromResult refuse(std::string why) {
+    FromResult r;
+    r.error = std::move(why);
+    return r;
+}
+
+bool ascii_lower_contains(const std::string& hay, const std::string& needle) {
+    if (needle.empty() || needle.size() > hay.size()) return false;
+    auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+    for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+        size_t j = 0;
+        while (j < needle.size() &&
+               lower(static_cast<unsigned char>(hay[i + j])) == lower(static_cast<unsigned char>(needle[j])))
+            ++j;
+        if (j == needle.size()) return true;
+    }
+    return false;
+}
+
+// Bytes a From header may hold: printable ASCII, folding (CRLF or LF followed
+// by WSP, as MTAs pass it), HTAB, and valid UTF-8 (RFC 6532).
+const char* check_bytes(const std::string& v) {
+    for (size_t i = 0; i < v.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(v[i]);
+        if (c == 0) return "the From header contains a NUL byte";
+        if (c == '\r') {
+            if (i + 1 >= v.size() || v[i + 1] != '\n') return "the From header contains a bare CR";
+            continue;
+        }
+        if (c == '\n') {
+            if (i + 1 >= v.size() || (v[i + 1] != ' ' && v[i + 1] != '\t'))
+                return "the From header contains a bare LF";
+            continue;
+        }
+        if (c < 0x20 && c != '\t') return "the From header contains a control character";
+        if (c == 0x7f) return "the From header contains a control character";
+    }
+    if (!g_utf8_validate(v.data(), static_cast<gssize>(v.size()), nullptr))
+        return "the From header is not valid UTF-8";
+    return nullptr;
+}
+
+}  // namespace
+
+FromResult parse_from(const std::vector<std::string>& values) {
+    if (values.empty()) return refuse("the message has no From header");
+    if (values.size() > 1) return refuse("the message has " + std::to_string(values.size()) + " From headers");
+    const std::string& raw = values.front();
+    if (raw.size() > kMaxFromLength)
+        return refuse("the From header is longer than " + std::to_string(kMaxFromLength) + " octets");
+    if (const char* why = check_bytes(raw)) return refuse(why);
+
+    gmime_init_once();
+    std::unique_ptr<GMimeParserOptions, decltype(&g_mime_parser_options_free)> opts(
+        g_mime_parser_options_new(), &g_mime_parser_options_free);
+    g_mime_parser_options_set_address_compliance_mode(opts.get(), GMIME_RFC_COMPLIANCE_STRICT);
+    g_mime_parser_options_set_allow_addresses_without_domain(opts.get(), FALSE);
+    std::unique_ptr<InternetAddressList, decltype(&g_object_unref)> list(
+        internet_address_list_parse(opts.get(), raw.c_str()), &g_object_unref);
+    if (!list) return refuse("the From header is not an RFC 5322 address");
+    const int n = internet_address_list_length(list.get());
+    if (n != 1)
+        return refuse(n == 0 ? "the From header holds no address"
+                             : "the From header holds " + std::to_string(n) + " addresses");
+    InternetAddress* ia = internet_address_list_get_address(list.get(), 0);
+    if (INTERNET_ADDRESS_IS_GROUP(ia)) return refuse("the From header is a group, not a mailbox");
+    if (!INTERNET_ADDRESS_IS_MAILBOX(ia)) return refuse("the From header holds no mailbox");
+    const char* addr_c = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+    const std::string addr = addr_c ? addr_c : "";
+    const auto at = addr.rfind('@');
+    if (at == std::string::npos || at == 0 || at + 1 >= addr.size())
+        return refuse("the From address has no domain");
+    const std::string domain = addr.substr(at + 1);
+    if (domain.find("=?") != std::string::npos || domain.find("?=") != std::string::npos)
+        return refuse("the From domain is an encoded word");
+    if (domain.front() == '[') return refuse("the From domain is an address literal");
+    for (unsigned char c : domain)
+        if (c < 0x80 && !(std::isalnum(c) || c == '.' || c == '-'))
+            return refuse("the From domain contains '" + std::string(1, static_cast<char>(c)) + "'");
+    // The mailbox must be written in the header as such: anything GMime had
+    // to decode to find it (encoded words, comments inside it) is refused.
+    if (!ascii_lower_contains(raw, addr)) return refuse("the From address is not written plainly");
+    FromResult r;
+    try {
+        r.domain = normalize_domain(domain).ascii;
+    } catch (const Error& e) {
+        return refuse("the From domain '" + domain + "' is not a valid domain name");
+    }
+    r.ok = true;
+    r.address = addr;
+    return r;
+}
+
+}  // namespace outpost::milter

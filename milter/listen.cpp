@@ -1,0 +1,119 @@
+// listen.cpp - milter socket helpers.
+#include "milter/listen.h"
+
+#include <dirent.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "store/error.h"
+
+namespace outpost::milter {
+namespace {
+
+[[noreturn]] void bad(const std::string& what) {
+    throw Error(Exit::config, "", "milter.listen: " + what);
+}
+
+}  // namespace
+
+ListenSpec parse_listen(const std::string& text) {
+    ListenSpec s;
+    const auto colon = text.find(':');
+    if (colon == std::string::npos)
+        bad("'" + text + "' must be unix:/path/to/socket or inet:PORT@ADDRESS");
+    const std::string scheme = text.substr(0, colon), rest = text.substr(colon + 1);
+    if (scheme == "unix" || scheme == "local") {
+        if (rest.empty() || rest.front() != '/') bad("'" + text + "': the socket path must be absolute");
+        if (rest.size() > 100) bad("'" + text + "': the socket path is too long for a unix socket");
+        s.kind = ListenSpec::Kind::unix_socket;
+        s.path = rest;
+        s.libmilter = "unix:" + rest;
+        return s;
+    }
+    if (scheme == "inet" || scheme == "inet6") {
+        const auto at = rest.find('@');
+        const std::string port = rest.substr(0, at);
+        char* end = nullptr;
+        long p = std::strtol(port.c_str(), &end, 10);
+        if (port.empty() || *end || p < 1 || p > 65535) bad("'" + text + "': the port must be 1 to 65535");
+        s.kind = scheme == "inet" ? ListenSpec::Kind::inet : ListenSpec::Kind::inet6;
+        s.port = static_cast<int>(p);
+        s.address = at == std::string::npos ? "" : rest.substr(at + 1);
+        s.libmilter = text;
+        return s;
+    }
+    bad("'" + text + "': unknown socket type '" + scheme + "' (use unix: or inet:)");
+}
+
+mode_t parse_socket_mode(const std::string& text) {
+    char* end = nullptr;
+    long m = std::strtol(text.c_str(), &end, 8);
+    if (text.empty() || *end || m < 0 || m > 0777)
+        throw Error(Exit::config, "", "milter.socket_mode: '" + text + "' is not an octal mode such as 0660");
+    return static_cast<mode_t>(m);
+}
+
+void prepare_socket_dir(const ListenSpec& spec) {
+    if (spec.kind != ListenSpec::Kind::unix_socket) return;
+    const std::filesystem::path dir = std::filesystem::path(spec.path).parent_path();
+    std::error_code ec;
+    if (std::filesystem::exists(dir, ec)) return;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+        throw Error(Exit::environment, "SOCKET_ERROR",
+                    "cannot create " + dir.string() + " for the milter socket: " + ec.message());
+    ::chmod(dir.c_str(), 0755);
+}
+
+void secure_socket(const ListenSpec& spec, mode_t mode, const std::string& group) {
+    if (spec.kind != ListenSpec::Kind::unix_socket) return;
+    if (!group.empty()) {
+        struct group* g = ::getgrnam(group.c_str());
+        if (!g)
+            throw Error(Exit::config, "",
+                        "milter.socket_group: no group '" + group + "' on this system; set it to the MTA's "
+                        "group (postfix, smmsp) or \"\"");
+        if (::chown(spec.path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0)
+            throw Error(Exit::environment, "SOCKET_ERROR",
+                        "cannot give " + spec.path + " to group " + group + ": " + std::strerror(errno));
+    }
+    if (::chmod(spec.path.c_str(), mode) != 0)
+        throw Error(Exit::environment, "SOCKET_ERROR", "cannot chmod " + spec.path + ": " + std::strerror(errno));
+}
+
+int set_nodelay_on_listeners() {
+    int count = 0;
+    DIR* d = ::opendir("/proc/self/fd");
+    if (!d) return 0;
+    while (dirent* e = ::readdir(d)) {
+        char* end = nullptr;
+        long fd = std::strtol(e->d_name, &end, 10);
+        if (*end || fd < 0 || fd == ::dirfd(d)) continue;
+        int listening = 0, type = 0;
+        socklen_t len = sizeof listening;
+        if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+            continue;
+        len = sizeof type;
+        if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
+            continue;
+        sockaddr_storage ss{};
+        len = sizeof ss;
+        if (::getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&ss), &len) != 0) continue;
+        if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) continue;
+        int one = 1;
+        if (::setsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0) ++count;
+    }
+    ::closedir(d);
+    return count;
+}
+
+}  // namespace outpost::milter

@@ -1,0 +1,102 @@
+// log.cpp - syslog or stderr, one line at a time.
+#include "milter/log.h"
+
+#include <syslog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+namespace outpost::milter {
+namespace {
+
+std::mutex g_mutex;
+bool g_foreground = true;
+bool g_debug = false;
+
+int priority(LogLevel l) {
+    switch (l) {
+        case LogLevel::debug: return LOG_DEBUG;
+        case LogLevel::info: return LOG_INFO;
+        case LogLevel::warning: return LOG_WARNING;
+        case LogLevel::error: return LOG_ERR;
+    }
+    return LOG_INFO;
+}
+
+const char* label(LogLevel l) {
+    switch (l) {
+        case LogLevel::debug: return "debug: ";
+        case LogLevel::info: return "";
+        case LogLevel::warning: return "warning: ";
+        case LogLevel::error: return "error: ";
+    }
+    return "";
+}
+
+}  // namespace
+
+void log_open(bool foreground, bool debug) {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_foreground = foreground;
+    g_debug = debug;
+    if (!foreground) openlog("outpost-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void log(LogLevel level, const std::string& line) {
+    if (level == LogLevel::debug && !g_debug) return;
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (g_foreground) {
+        auto now = std::chrono::system_clock::now();
+        std::time_t tt = std::chrono::system_clock::to_time_t(now);
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+        std::tm tm{};
+        gmtime_r(&tt, &tm);
+        char ts[32];
+        std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+        std::fprintf(stderr, "%s.%03lldZ outpost-milter: %s%s\n", ts, static_cast<long long>(ms), label(level),
+                     line.c_str());
+        std::fflush(stderr);
+    } else {
+        syslog(priority(level), "%s%s", label(level), line.c_str());
+    }
+}
+
+std::string log_value(std::string_view v) {
+    std::string out;
+    bool quote = v.empty();
+    for (unsigned char c : v.substr(0, 200)) {
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+            continue;
+        }
+        if (c == ' ' || c == '=' || c == '"') quote = true;
+        if (c == '"' || c == '\\') out += '\\';
+        out += static_cast<char>(c);
+    }
+    if (v.size() > 200) out += "...";
+    return quote ? "\"" + out + "\"" : out;
+}
+
+LogLine::LogLine(std::string_view prefix) : line_(prefix) { line_ += ':'; }
+
+LogLine& LogLine::kv(std::string_view key, std::string_view value) {
+    line_ += ' ';
+    line_ += key;
+    line_ += '=';
+    line_ += log_value(value);
+    return *this;
+}
+
+LogLine& LogLine::kv(std::string_view key, long long value) {
+    line_ += ' ';
+    line_ += key;
+    line_ += '=';
+    line_ += std::to_string(value);
+    return *this;
+}
+
+}  // namespace outpost::milter

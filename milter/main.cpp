@@ -1,0 +1,333 @@
+/*
+ * NAME
+ *      outpost-milter - sending domains for Postfix and Sendmail: enforce,
+ *      warm up, suppress, add List-Unsubscribe, DKIM-sign
+ *
+ * SYNOPSIS
+ *      outpost-milter [--config FILE] [-f|--foreground] [--debug]
+ *      outpost-milter [--config FILE] --check-config
+ *
+ * DESCRIPTION
+ *      outpost-milter sits inline in the MTA (Postfix smtpd_milters and
+ *      non_smtpd_milters, or Sendmail INPUT_MAIL_FILTER) and runs every
+ *      message through a pipeline of small stages:
+ *
+ *        identify     SASL login ({auth_authen}) -> key; X-Outpost-Key header
+ *                     -> key (always removed); client address in a key's
+ *                     networks -> key; else milter.unauthenticated
+ *        authorize    exactly one From mailbox (RFC 5322, GMime); its domain
+ *                     known, active, verified (sandbox keys excepted), not
+ *                     suspended, allowed for the key and its tenant
+ *        warmup       per-domain daily recipient limit, exact under
+ *                     concurrency, resets 00:00 UTC
+ *        suppress     suppressed recipients removed
+ *        sandbox      sandbox keys' mail redirected or quarantined
+ *        unsubscribe  List-Unsubscribe (+ RFC 8058 one-click) with a signed
+ *                     token
+ *        sign         DKIM (rsa-sha256, and ed25519-sha256 where the domain
+ *                     has such a selector), relaxed/relaxed, over the
+ *                     message as delivered, body streamed
+ *
+ *      Decisions are taken at end of headers, so refused mail never sends
+ *      its body. Every refusal is an SMTP reply with an enhanced status code
+ *      and a reason token first (DESIGN.md, "SMTP replies"); outpost's own
+ *      faults are 451 4.3.0, so mail that should be signed is never passed
+ *      unsigned. With Postfix's milter_default_action = tempfail, a stopped
+ *      milter delays mail and never loses it.
+ *
+ *      Changes made with outpostctl (domains, keys, suppressions) take
+ *      effect on the next message: every message reads one fresh snapshot of
+ *      the store. DKIM keys are read once and kept in memory.
+ *
+ *      -f, --foreground  stay in the foreground and log to stderr (for
+ *                        systemd Type=simple and tests); otherwise log to
+ *                        syslog (facility mail). outpost-milter never forks:
+ *                        run it under a supervisor.
+ *      --check-config    load the configuration, open the store, read every
+ *                        signing key and the tracking secrets, print "ok" or
+ *                        each problem, and exit.
+ *      --debug           also log debug lines.
+ *
+ *      Signals: SIGHUP reloads the configuration and the tracking secrets
+ *      atomically (connections keep the generation they started with; a
+ *      configuration that does not load is logged and the old one kept;
+ *      milter.listen and milter.user need a restart). SIGTERM stops
+ *      accepting connections, lets messages in progress finish for up to
+ *      milter.drain_timeout, syncs the counters and exits.
+ *
+ * SECURITY
+ *      Started as root, outpost-milter opens its socket, gives a unix socket
+ *      milter.socket_mode and milter.socket_group, then drops to
+ *      milter.user (setgid, initgroups, setuid) before it opens the store,
+ *      the DKIM keys or the tracking secrets; milter.user: "" keeps the
+ *      current user (tests). Everything the MTA sends is treated as hostile:
+ *      the From header is parsed by GMime in strict mode and refused on any
+ *      ambiguity, key secrets are compared as hashes in constant time, and
+ *      header values outpost adds are built from checked parts (no CR/LF).
+ *
+ *      libmilter answers SIGHUP by stopping. To reload instead, this program
+ *      interposes sigwait(3), the call libmilter's signal thread waits in:
+ *      SIGHUP is handed to the reload thread and the wait resumes; every
+ *      other signal reaches libmilter unchanged.
+ *
+ * STANDARDS
+ *      RFC 5322 (From), RFC 6376 and RFC 8463 (DKIM, ed25519-sha256),
+ *      RFC 2369 and RFC 8058 (List-Unsubscribe, one-click), RFC 3463
+ *      (enhanced status codes), the Sendmail milter protocol version 6.
+ *
+ * FILES
+ *      /etc/outpost/outpost.yaml      configuration (--config, $OUTPOST_CONFIG)
+ *      store.path (/var/lib/outpost)  LMDB store; counters/ is written here
+ *      store.keys                     DKIM private keys (mode 0600)
+ *      tracking.secret_file           HMAC secrets (outpostctl tracking init)
+ *
+ * EXIT STATUS
+ *      0 normal stop or --check-config ok; 1 usage error; 5 configuration
+ *      error; 6 environment error (store, keys, secrets, socket, user).
+ *
+ * DIAGNOSTICS
+ *      One line per message decision, queue id first, key=value:
+ *        4XyZ1: decision=accept domain=example.com key=app1 identity=sasl
+ *               client=192.0.2.7 rcpts=1 signed=op20261122
+ *        4XyZ2: decision=reject reply="550 5.7.1" reason=DOMAIN_NOT_FOUND ...
+ *      and one line per internal error, naming the stage.
+ *
+ * CONFIGURATION PARAMETERS
+ *      milter.listen, milter.user, milter.socket_mode, milter.socket_group,
+ *      milter.unauthenticated, milter.pending_action,
+ *      milter.sandbox_recipient, milter.sandbox_mode,
+ *      milter.unsubscribe_mailto, milter.drain_timeout, store.path,
+ *      store.keys, warmup.days, warmup.first_day, warmup.cap,
+ *      tracking.host, tracking.secret_file, relay.hostname.
+ *      `outpostctl config example` prints them all with their defaults.
+ *
+ * SEE ALSO
+ *      outpostctl(8), DESIGN.md, contrib/postfix/, contrib/sendmail/,
+ *      contrib/systemd/outpost-milter.service
+ */
+#include <CLI/CLI.hpp>
+#include <grp.h>
+#include <libmilter/mfapi.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "config/config.h"
+#include "milter/callbacks.h"
+#include "milter/listen.h"
+#include "milter/log.h"
+#include "milter/runtime.h"
+#include "store/error.h"
+
+namespace {
+
+using namespace outpost;
+using namespace outpost::milter;
+
+// ---- SIGHUP: reload requests, from the interposed sigwait ----------------
+
+std::atomic<bool> g_reload_enabled{false};
+std::mutex g_reload_mu;
+std::condition_variable g_reload_cv;
+bool g_reload_requested = false;
+bool g_stopping = false;
+
+void request_reload() {
+    {
+        std::lock_guard<std::mutex> lock(g_reload_mu);
+        g_reload_requested = true;
+    }
+    g_reload_cv.notify_all();
+}
+
+// ---- privileges ------------------------------------------------------------
+
+void drop_privileges(const std::string& user) {
+    if (user.empty()) return;
+    struct passwd* pw = ::getpwnam(user.c_str());
+    if (!pw)
+        throw Error(Exit::config, "", "milter.user: no user '" + user + "' on this system; create it or set "
+                                      "milter.user to \"\" to keep the current user");
+    if (::geteuid() != 0) {
+        if (::geteuid() == pw->pw_uid) return;
+        throw Error(Exit::environment, "PRIVILEGES",
+                    "started as uid " + std::to_string(::geteuid()) + ", which cannot become " + user +
+                        "; start as root or as " + user);
+    }
+    if (::setgid(pw->pw_gid) != 0 || ::initgroups(pw->pw_name, pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0)
+        throw Error(Exit::environment, "PRIVILEGES", "cannot drop privileges to " + user);
+    if (::setuid(0) == 0)
+        throw Error(Exit::environment, "PRIVILEGES", "could regain root after dropping to " + user);
+}
+
+// ---- the daemon -------------------------------------------------------------
+
+int run(const std::string& config_path, bool foreground, bool debug, bool check_only) {
+    log_open(foreground || check_only, debug);
+    auto cfg = std::make_shared<const Config>(load_config(config_path));
+
+    if (check_only) {
+        auto rt = make_runtime(cfg, nullptr);
+        return check_runtime(*rt, std::cout) ? 0 : static_cast<int>(Exit::environment);
+    }
+
+    const ListenSpec spec = parse_listen(cfg->milter.listen);
+    const mode_t mode = parse_socket_mode(cfg->milter.socket_mode);
+    if (mode & 0002) log_warning("milter.socket_mode " + cfg->milter.socket_mode + " lets every local user "
+                                 "talk to the milter; prefer 0660 with milter.socket_group");
+
+    if (smfi_register(filter_description()) == MI_FAILURE)
+        throw Error(Exit::environment, "SOCKET_ERROR", "smfi_register failed");
+    if (smfi_setconn(const_cast<char*>(spec.libmilter.c_str())) == MI_FAILURE)
+        throw Error(Exit::config, "", "milter.listen: libmilter refuses '" + spec.libmilter + "'");
+    prepare_socket_dir(spec);
+    if (smfi_opensocket(true) == MI_FAILURE)
+        throw Error(Exit::environment, "SOCKET_ERROR",
+                    "cannot listen on " + spec.libmilter + " (in use, or no permission?)");
+    secure_socket(spec, mode, cfg->milter.socket_group);
+    if (spec.kind != ListenSpec::Kind::unix_socket) {
+        const int n = set_nodelay_on_listeners();
+        if (n == 0) log_warning("could not set TCP_NODELAY on the milter socket; expect slow TCP replies");
+    }
+    drop_privileges(cfg->milter.user);
+
+    std::shared_ptr<const Runtime> rt = make_runtime(cfg, nullptr);
+    set_runtime(rt);
+
+    // Counters: MDB_NOSYNC on the message path, synced here once a second.
+    std::atomic<bool> stop{false};
+    std::thread syncer([&stop] {
+        while (!stop.load()) {
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+            try {
+                if (auto r = current_runtime()) r->store->sync_counters();
+            } catch (const std::exception& e) {
+                log_error(std::string("counters sync failed: ") + e.what());
+            }
+        }
+    });
+
+    std::thread reloader([config_path] {
+        std::unique_lock<std::mutex> lock(g_reload_mu);
+        for (;;) {
+            g_reload_cv.wait(lock, [] { return g_reload_requested || g_stopping; });
+            if (g_stopping) return;
+            g_reload_requested = false;
+            lock.unlock();
+            try {
+                auto old = current_runtime();
+                auto next_cfg = std::make_shared<const Config>(load_config(config_path));
+                if (next_cfg->milter.listen != old->config->milter.listen ||
+                    next_cfg->milter.user != old->config->milter.user)
+                    log_warning("SIGHUP: milter.listen and milter.user changes take effect at restart");
+                set_runtime(make_runtime(next_cfg, old.get()));
+                log_info("reloaded configuration from " + next_cfg->source);
+            } catch (const std::exception& e) {
+                log_error(std::string("SIGHUP: configuration not reloaded, keeping the old one: ") + e.what());
+            }
+            lock.lock();
+        }
+    });
+    g_reload_enabled = true;
+
+    log_info("listening on " + spec.libmilter + " as uid " + std::to_string(::getuid()) + " (config " +
+             cfg->source + ")");
+    const int rc = smfi_main();
+    g_reload_enabled = false;
+
+    // Drain: libmilter has closed the listening socket; let messages in
+    // progress finish.
+    const auto deadline = std::chrono::steady_clock::now() + current_runtime()->config->milter.drain_timeout;
+    while (messages_in_progress() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (messages_in_progress() > 0)
+        log_warning("stopping with " + std::to_string(messages_in_progress()) +
+                    " message(s) in progress; the MTA will retry them");
+
+    {
+        std::lock_guard<std::mutex> lock(g_reload_mu);
+        g_stopping = true;
+    }
+    g_reload_cv.notify_all();
+    reloader.join();
+    stop = true;
+    syncer.join();
+    try {
+        current_runtime()->store->sync_counters();
+    } catch (...) {
+    }
+    log_info("stopped");
+    return rc == MI_SUCCESS ? 0 : static_cast<int>(Exit::environment);
+}
+
+}  // namespace
+
+// libmilter's signal thread waits for SIGHUP, SIGTERM and SIGINT in
+// sigwait(3) and stops the milter on any of them. This definition takes the
+// place of libc's for the whole program (libmilter calls it through the
+// dynamic linker): it waits with sigwaitinfo(2), hands SIGHUP to the reload
+// thread and waits again, and returns every other signal as libc would.
+extern "C" int sigwait(const sigset_t* set, int* sig) {
+    for (;;) {
+        const int s = ::sigwaitinfo(set, nullptr);
+        if (s < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        if (s == SIGHUP && g_reload_enabled.load()) {
+            request_reload();
+            continue;
+        }
+        *sig = s;
+        return 0;
+    }
+}
+
+int main(int argc, char** argv) {
+    std::string config_path;
+    bool foreground = false, check = false, debug = false;
+    CLI::App app{"outpost-milter - sending domains for Postfix and Sendmail: enforce, warm up, suppress, "
+                 "add List-Unsubscribe, DKIM-sign"};
+    app.name("outpost-milter");
+    app.add_option("--config", config_path,
+                   "configuration file (default: $OUTPOST_CONFIG, else /etc/outpost/outpost.yaml)");
+    app.add_flag("-f,--foreground", foreground, "log to stderr instead of syslog");
+    app.add_flag("--check-config", check,
+                 "load the configuration, open the store, read every signing key and the tracking "
+                 "secrets, print ok or the problems, exit");
+    app.add_flag("--debug", debug, "also log debug lines");
+    app.set_version_flag("--version", OUTPOST_VERSION);
+    app.footer("Signals: SIGHUP reloads the configuration, SIGTERM drains and stops.\n"
+               "Exit status: 0 ok, 1 usage, 5 configuration error, 6 environment error.\n"
+               "See the manual page at the top of milter/main.cpp, and DESIGN.md.");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return static_cast<int>(outpost::Exit::usage);
+    }
+    try {
+        return run(config_path, foreground, debug, check);
+    } catch (const outpost::Error& e) {
+        outpost::milter::log_error(e.what());
+        if (!foreground && !check) std::fprintf(stderr, "outpost-milter: %s\n", e.what());
+        return static_cast<int>(e.status());
+    } catch (const std::exception& e) {
+        outpost::milter::log_error(std::string("internal error: ") + e.what());
+        if (!foreground && !check) std::fprintf(stderr, "outpost-milter: internal error: %s\n", e.what());
+        return static_cast<int>(outpost::Exit::environment);
+    }
+}

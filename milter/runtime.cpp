@@ -1,0 +1,54 @@
+// runtime.cpp - configuration generations.
+#include "milter/runtime.h"
+
+#include "store/error.h"
+
+namespace outpost::milter {
+
+std::shared_ptr<const Runtime> make_runtime(std::shared_ptr<const Config> cfg, const Runtime* previous) {
+    auto rt = std::make_shared<Runtime>();
+    rt->config = cfg;
+    if (previous && previous->config->store.path == cfg->store.path) {
+        rt->store = previous->store;
+        rt->networks = previous->networks;
+    } else {
+        rt->store = std::make_shared<Store>(*cfg, Store::Mode::read_only);
+        rt->networks = std::make_shared<KeyNetworks>();
+    }
+    if (previous && previous->config->store.keys == cfg->store.keys)
+        rt->keys = previous->keys;
+    else
+        rt->keys = std::make_shared<KeyCache>(cfg->store.keys);
+    rt->tokens = std::make_shared<const TokenKeys>(TokenKeys::load(cfg->tracking.secret_file));
+    rt->dkim = previous ? previous->dkim : std::make_shared<const DkimLibrary>();
+    return rt;
+}
+
+bool check_runtime(const Runtime& rt, std::ostream& out) {
+    bool ok = true;
+    auto t = rt.store->read();
+    size_t domains = 0, keys = 0;
+    for (const auto& d : rt.store->domains(t)) {
+        if (d.deleted) continue;
+        ++domains;
+        for (const Selector* s : d.signing_selectors()) {
+            try {
+                rt.keys->get(d.name, *s);
+                if (s->algorithm == KeyAlgorithm::ed25519 && !rt.dkim->has_ed25519())
+                    throw Error(Exit::environment, "DKIM_ERROR",
+                                "selector " + s->name + " of " + d.name + " is ed25519, which this libopendkim "
+                                "cannot sign with");
+                ++keys;
+            } catch (const Error& e) {
+                out << e.what() << '\n';
+                ok = false;
+            }
+        }
+    }
+    if (ok)
+        out << rt.config->source << ": ok (" << domains << " domains, " << keys << " signing keys, "
+            << rt.tokens->size() << " tracking secrets)\n";
+    return ok;
+}
+
+}  // namespace outpost::milter
