@@ -359,7 +359,9 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             return;
         }
         if (known) *known = true;
-        const auto recs = dns::spf_records(a.ok() ? a.values : std::vector<std::string>{});
+        auto recs = dns::spf_records(a.ok() ? a.values : std::vector<std::string>{});
+        // DNS returns an RRset in any order: sort, so the advice is stable.
+        std::sort(recs.begin(), recs.end());
         if (recs.empty()) {
             c.status = CheckStatus::missing;
             c.found = a.ok() ? "no v=spf1 record among " + std::to_string(a.values.size()) + " TXT records"

@@ -57,7 +57,7 @@ class VerifyTest(unittest.TestCase):
         self.dns.apply()
 
     # --- helpers ----------------------------------------------------------
-    def write_config(self, timeout="2s", extra=""):
+    def write_config(self, timeout="2s", trust_anchor=""):
         path = os.path.join(self.tmp, "outpost-%d.yaml" % time.monotonic_ns())
         with open(path, "w") as f:
             f.write("""\
@@ -68,10 +68,10 @@ relay:
   spf_include: {inc}
   bounce_host: {bounce}
 tracking: {{ host: {track} }}
-dns: {{ upstream: "{up}", timeout: {timeout}, deadline: 30s }}
+dns: {{ upstream: "{up}", timeout: {timeout}, deadline: 30s, trust_anchor: "{ta}" }}
 dkim: {{ rsa_bits: 1024 }}
-{extra}""".format(tmp=self.tmp, ips=", ".join(RELAY_IPS), inc=RELAY_INCLUDE, bounce=BOUNCE_HOST,
-                  track=TRACK_HOST, up=self.dns.upstream, timeout=timeout, extra=extra))
+""".format(tmp=self.tmp, ips=", ".join(RELAY_IPS), inc=RELAY_INCLUDE, bounce=BOUNCE_HOST,
+                  track=TRACK_HOST, up=self.dns.upstream, timeout=timeout, ta=trust_anchor))
         return path
 
     def ctl(self, *args, config=None):
@@ -340,6 +340,20 @@ dkim: {{ rsa_bits: 1024 }}
             self.assertEqual((code, out["status"]), (7, "pending"))
         self.assertEqual(self.show("steady.test")["status"], "verified")
         self.assertTrue(pending)
+
+    def test_dnssec_bogus_is_error_and_keeps_status(self):
+        # A trust anchor for the root that the lab server cannot back up (it
+        # refuses the root's DNSKEY): every answer is bogus. That says
+        # nothing about the records, so the status must not move.
+        self.verified_domain("signed.test")
+        anchor = os.path.join(self.tmp, "root.ds")
+        with open(anchor, "w") as f:
+            f.write(". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n")
+        self.config = self.write_config(trust_anchor=anchor)
+        code, out, checks = self.verify("signed.test")
+        self.assertEqual((code, out["status"]), (0, "verified"))
+        self.assertEqual(checks["spf"]["status"], "error")
+        self.assertIn("bogus", checks["spf"]["found"])
 
     def test_rotation_pending_active_retiring(self):
         recs = self.verified_domain("rotate.test")
