@@ -38,7 +38,7 @@ def main():
     op = outpostlab.Outpost(var)
     try:
         step("starting unbound, a capture sink, Postfix and outpost-milter on 127.0.0.1")
-        op.start()
+        op.start(milter=False)
         print("config: %s\nstore:  %s" % (op.config_path, op.store_path))
 
         step("outpostctl domain add %s" % DOMAIN)
@@ -53,9 +53,9 @@ def main():
             return 1
 
         op.add_key("demo-app", allow=[DOMAIN], cidrs=["127.0.0.1/32"])
-        token = outpostlab.new_token("demo")
-        msg = outpostlab.message("Demo Sender <hello@%s>" % DOMAIN, to="reader@example.net",
-                                 subject="outpost demo", token=token)
+        op.start_milter()
+        token, msg = outpostlab.message("Demo Sender <hello@%s>" % DOMAIN, to="reader@example.net",
+                                        subject="outpost demo", token=outpostlab.new_token("demo"))
         step("sending a message from hello@%s through Postfix" % DOMAIN)
         res = op.send("hello@%s" % DOMAIN, ["reader@example.net"], msg)
         print("SMTP: %s %s" % (res.code, res.text))
