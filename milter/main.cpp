@@ -43,7 +43,8 @@
  *                        systemd Type=simple and tests); otherwise log to
  *                        syslog (facility mail). outpost-milter never forks:
  *                        run it under a supervisor.
- *      --check-config    load the configuration, open the store, read every
+ *      --check-config    load the configuration, become milter.user (if
+ *                        started as root), open the store, read every
  *                        signing key and the tracking secrets, print "ok" or
  *                        each problem, and exit.
  *      --debug           also log debug lines.
@@ -108,6 +109,7 @@
 #include <CLI/CLI.hpp>
 #include <grp.h>
 #include <libmilter/mfapi.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
@@ -176,6 +178,10 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     auto cfg = std::make_shared<const Config>(load_config(config_path));
 
     if (check_only) {
+        // Check as the user the milter runs as: what matters is whether
+        // *it* can read the store, the keys and the secrets (and a root
+        // check must not create root-owned files in the store).
+        drop_privileges(cfg->milter.user);
         auto rt = make_runtime(cfg, nullptr);
         return check_runtime(*rt, std::cout) ? 0 : static_cast<int>(Exit::environment);
     }
@@ -197,11 +203,22 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     if (spec.kind != ListenSpec::Kind::unix_socket) {
         const int n = set_nodelay_on_listeners();
         if (n == 0) log_warning("could not set TCP_NODELAY on the milter socket; expect slow TCP replies");
+        else log_info("TCP_NODELAY set on the listening socket; accepted connections inherit it");
     }
     drop_privileges(cfg->milter.user);
 
     std::shared_ptr<const Runtime> rt = make_runtime(cfg, nullptr);
     set_runtime(rt);
+
+    // Block the signals libmilter's signal thread waits for before starting
+    // any thread of ours: a thread that did not block them would take
+    // SIGHUP's default action (exit) instead of the sigwait below.
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGHUP);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
 
     // Counters: MDB_NOSYNC on the message path, synced here once a second.
     std::atomic<bool> stop{false};
@@ -302,8 +319,8 @@ int main(int argc, char** argv) {
                    "configuration file (default: $OUTPOST_CONFIG, else /etc/outpost/outpost.yaml)");
     app.add_flag("-f,--foreground", foreground, "log to stderr instead of syslog");
     app.add_flag("--check-config", check,
-                 "load the configuration, open the store, read every signing key and the tracking "
-                 "secrets, print ok or the problems, exit");
+                 "load the configuration, become milter.user, open the store, read every signing key "
+                 "and the tracking secrets, print ok or the problems, exit");
     app.add_flag("--debug", debug, "also log debug lines");
     app.set_version_flag("--version", OUTPOST_VERSION);
     app.footer("Signals: SIGHUP reloads the configuration, SIGTERM drains and stops.\n"
