@@ -78,7 +78,7 @@ def start_opendkim(tmp, dns):
     with open(conf, "w") as f:
         f.write("Syslog no\nBackground no\nMode s\nCanonicalization relaxed/relaxed\n"
                 "Domain %s\nSelector obench\nKeyFile %s\nSocket local:%s\nUMask 000\n"
-                "InternalHosts 127.0.0.1\nPidFile %s/pid\n" % (DOMAIN, key, sock, d))
+                "InternalHosts 127.0.0.1\nRequireSafeKeys false\nPidFile %s/pid\n" % (DOMAIN, key, sock, d))
     proc = lab.Process(["/usr/sbin/opendkim", "-f", "-x", conf], os.path.join(d, "log")).start()
     proc.wait_ready(lambda: lab.unix_listening(sock), 15, "opendkim socket")
     return proc, sock
