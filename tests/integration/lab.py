@@ -678,9 +678,14 @@ class SinkMessage:
         return email.message_from_bytes(self.data, policy=email.policy.default)
 
     def headers(self, name):
-        """Raw (unfolded, stripped) values of header ``name``, in order."""
+        """Raw (unfolded, stripped) values of header ``name``, in order
+        (8-bit octets decoded as UTF-8)."""
         msg = email.message_from_bytes(self.data, policy=email.policy.compat32)
-        return [re.sub(r"\r?\n[ \t]", " ", v).strip() for v in (msg.get_all(name) or [])]
+        # raw_items(), not get_all(): compat32 turns a value with 8-bit octets
+        # into a Header object; the raw value keeps them as surrogates.
+        return [re.sub(r"\r?\n[ \t]", " ", v.encode("ascii", "surrogateescape")
+                       .decode("utf-8", "replace")).strip()
+                for k, v in msg.raw_items() if k.lower() == name.lower()]
 
 
 class _SinkHandler(socketserver.StreamRequestHandler):
