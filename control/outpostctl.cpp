@@ -16,6 +16,7 @@
  *      outpostctl domain verify DOMAIN | --all [--quiet]
  *      outpostctl domain dkim rotate DOMAIN [--algorithm A]
  *      outpostctl domain dkim retire DOMAIN SELECTOR
+ *      outpostctl domain suspend DOMAIN [--reason TEXT]
  *      outpostctl domain remove|reinstate DOMAIN
  *      outpostctl tenant add|remove NAME; outpostctl tenant list
  *      outpostctl key add NAME [--tenant T] [--allow DOMAIN...] [--sasl USER]
@@ -114,7 +115,8 @@ void show_domain(Context& ctx, const std::string& name) {
     const auto now = now_seconds();
     std::printf("domain:        %s%s\n", d.name.c_str(),
                 d.unicode_name != d.name ? (" (" + d.unicode_name + ")").c_str() : "");
-    std::printf("status:        %s%s\n", to_string(d.status), d.active ? "" : " (inactive)");
+    std::printf("status:        %s%s%s\n", to_string(d.status), d.active ? "" : " (inactive)",
+                d.status == DomainStatus::suspended ? (": " + d.suspended_reason).c_str() : "");
     std::printf("tenant:        %s%s\n", d.tenant.empty() ? "-" : d.tenant.c_str(),
                 d.shared ? " (shared with every tenant)" : "");
     std::printf("created:       %s\n", format_time(d.created_at).c_str());
@@ -290,7 +292,18 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
         });
     }
     {
-        auto* c = domain->add_subcommand("reinstate", "lift a health suspension");
+        auto* c = domain->add_subcommand("suspend", "refuse the domain's mail until reinstated");
+        static std::string name, reason;
+        c->add_option("domain", name, "the domain")->required();
+        c->add_option("--reason", reason, "why (shown by domain show and in the log)");
+        c->callback([&ctx] {
+            ctx.admin().suspend_domain(name, reason);
+            std::cout << "suspended " << name << "; its mail is refused with DOMAIN_SUSPENDED until "
+                      << "`outpostctl domain reinstate " << name << "`\n";
+        });
+    }
+    {
+        auto* c = domain->add_subcommand("reinstate", "lift a suspension");
         static std::string name;
         c->add_option("domain", name, "the domain")->required();
         c->callback([&ctx] {

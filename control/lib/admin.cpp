@@ -279,6 +279,25 @@ void Admin::remove_domain(const std::string& input) {
     ct.commit();
 }
 
+void Admin::suspend_domain(const std::string& input, const std::string& reason) {
+    const std::string name = normalize_domain(input).ascii;
+    auto t = store_.write();
+    auto d = store_.domain(t, name);
+    if (!d || d->deleted) domain_not_found(name);
+    if (d->status == DomainStatus::suspended)
+        throw Error(Exit::conflict, "DOMAIN_ALREADY_SUSPENDED",
+                    "domain " + name + " is already suspended (" + d->suspended_reason +
+                        "); lift it with `outpostctl domain reinstate " + name + "`");
+    d->status = DomainStatus::suspended;
+    d->suspended_reason = reason.empty() ? "suspended by the administrator" : reason;
+    d->status_changed_at = now_seconds();
+    store_.put(t, *d);
+    t.commit();
+    auto ct = store_.write_counters();
+    store_.add_event(ct, name, {{"at", now_seconds()}, {"type", "domain.suspended"}, {"reason", d->suspended_reason}});
+    ct.commit();
+}
+
 void Admin::reinstate_domain(const std::string& input) {
     const std::string name = normalize_domain(input).ascii;
     auto t = store_.write();

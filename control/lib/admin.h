@@ -53,6 +53,9 @@ public:
     Selector rotate_dkim(const std::string& name, const std::string& algorithm);
     void retire_dkim(const std::string& name, const std::string& selector);
     void remove_domain(const std::string& name);
+    // Suspension by hand (health suspension sets the same state); mail from
+    // the domain gets DOMAIN_SUSPENDED until reinstate_domain().
+    void suspend_domain(const std::string& name, const std::string& reason);
     void reinstate_domain(const std::string& name);
     // Persist a domain changed elsewhere (verification).
     void save_domain(const Domain& d);

@@ -121,10 +121,8 @@ class RepliesTest(OutpostCase):
         self.refused(r, token, 550, "5.7.1", "DOMAIN_INACTIVE")
 
     def test_suspended(self):
-        if not (self.op.has_ctl_command("domain", "suspend")):
-            self.skipTest("no CLI path puts a domain in `suspended` yet (health suspension "
-                          "arrives with `outpostctl ingest dsn|arf`); DOMAIN_SUSPENDED untested")
-        self.op.ctl("domain", "suspend", OTHER)
+        self.op.ctl("domain", "suspend", OTHER, "--reason", "test")
+        self.assertEqual(self.op.domain(OTHER)["status"], "suspended")
         try:
             token, r = self.send(OTHER)
             self.refused(r, token, 550, "5.7.1", "DOMAIN_SUSPENDED")

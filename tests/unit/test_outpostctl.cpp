@@ -151,6 +151,15 @@ BOOST_AUTO_TEST_CASE(domain_set_rotate_retire_remove) {
     json recs = ctl.json_of({"domain", "records", "example.com", "--json"});
     BOOST_TEST(recs[0]["host"] != "first._domainkey.example.com");
 
+    BOOST_TEST(ctl({"domain", "suspend", "example.com", "--reason", "complaints"}).status == 0);
+    d = ctl.json_of({"domain", "show", "example.com", "--json"});
+    BOOST_TEST(d["status"] == "suspended");
+    BOOST_TEST(d["suspended_reason"] == "complaints");
+    BOOST_TEST(ctl({"domain", "suspend", "example.com"}).status == 3);
+    BOOST_TEST(ctl({"domain", "reinstate", "example.com"}).status == 0);
+    BOOST_TEST(ctl.json_of({"domain", "show", "example.com", "--json"})["status"] == "pending");
+    BOOST_TEST(ctl({"domain", "reinstate", "example.com"}).status == 3);
+
     BOOST_TEST(ctl({"domain", "remove", "example.com"}).status == 0);
     BOOST_TEST(ctl({"domain", "show", "example.com"}).status == 2);
     json all = ctl.json_of({"domain", "list", "--removed", "--json"});
