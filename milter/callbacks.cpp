@@ -23,9 +23,18 @@ constexpr size_t kMaxHeaderBytes = 4 * 1024 * 1024;
 
 // Protocol steps outpost does not need, and steps it never answers (each
 // saved reply is a round trip per header or body chunk).
-constexpr unsigned long kSkipSteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+//
+// DATA is neither skipped nor left unanswered, although outpost has nothing
+// to say there: Postfix sends the DATA macros anyway, and if no reply
+// follows them, that small packet sits unacknowledged while cleanup writes
+// the first header; Nagle's algorithm in Postfix then holds the header until
+// our delayed ACK (40 ms on Linux). Measured over inet:, one session: 48 ms
+// per message with DATA skipped, 4.4 ms with DATA answered (unix: ~5 ms).
+// The other no-reply steps are followed closely enough by a step we answer
+// that they showed no such stall (5 recipients, 100 KB bodies).
+constexpr unsigned long kSkipSteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
 constexpr unsigned long kNoReplySteps = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT |
-                                        SMFIP_NR_DATA | SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_BODY;
+                                        SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_BODY;
 constexpr unsigned long kRequiredActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT | SMFIF_ADDRCPT;
 constexpr unsigned long kWantedActions = kRequiredActions | SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_SETSYMLIST;
 
@@ -292,6 +301,10 @@ extern "C" sfsistat op_eom(SMFICTX* ctx) {
     }
 }
 
+// DATA: nothing to decide, but answering it matters over TCP (see the
+// note at kSkipSteps).
+extern "C" sfsistat op_data(SMFICTX*) { return SMFIS_CONTINUE; }
+
 extern "C" sfsistat op_abort(SMFICTX* ctx) {
     try {
         if (Session* s = session_of(ctx)) close_transaction(*s);
@@ -342,7 +355,7 @@ smfiDesc& filter_description() {
         op_abort,
         op_close,
         nullptr,  // unknown
-        nullptr,  // data
+        op_data,
         op_negotiate,
     };
     return desc;
