@@ -18,6 +18,7 @@ namespace {
 std::mutex g_runtime_mu;
 std::shared_ptr<const Runtime> g_runtime;
 std::atomic<int> g_in_progress{0};
+std::atomic<bool> g_draining{false};
 
 constexpr size_t kMaxHeaderBytes = 4 * 1024 * 1024;
 
@@ -92,15 +93,24 @@ sfsistat defer_error(SMFICTX* ctx, unsigned long step, const char* where, const 
     return internal_error(ctx, where, what);
 }
 
+// A transaction counts as in progress from MAIL FROM to its end. While
+// draining, a new one is refused (at end of headers: MAIL has no reply) and
+// not counted, so a busy connection cannot keep the drain from ending.
 void open_transaction(Session& s) {
-    Transaction& t = s.txn;
-    if (!t.open) g_in_progress.fetch_add(1);
-    t = Transaction{};
-    t.open = true;
+    if (s.txn.open && s.txn.counted) g_in_progress.fetch_sub(1);
+    s.txn = Transaction{};
+    s.txn.open = true;
+    if (g_draining.load()) {
+        s.txn.deferred = StageResult::refuse("421", "4.3.2", "SHUTTING_DOWN",
+                                             "outpost is restarting; try again in a moment");
+        return;
+    }
+    s.txn.counted = true;
+    g_in_progress.fetch_add(1);
 }
 
 void close_transaction(Session& s) {
-    if (s.txn.open) g_in_progress.fetch_sub(1);
+    if (s.txn.open && s.txn.counted) g_in_progress.fetch_sub(1);
     s.txn = Transaction{};
 }
 
@@ -158,6 +168,12 @@ extern "C" sfsistat op_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f
                                  unsigned long* pf3) {
     try {
         Session* s = ensure_session(ctx);
+        if (g_draining.load()) {
+            // The MTA treats a milter that fails negotiation as unavailable:
+            // with milter_default_action = tempfail the client retries later.
+            log_info("draining: refusing a new connection");
+            return SMFIS_REJECT;
+        }
         if ((f0 & kRequiredActions) != kRequiredActions) {
             log_error("the MTA does not offer the actions outpost needs (add/change headers, "
                       "add/delete recipients); refusing the connection");
@@ -338,6 +354,9 @@ std::shared_ptr<const Runtime> current_runtime() {
 }
 
 int messages_in_progress() { return g_in_progress.load(); }
+
+void set_draining(bool on) { g_draining = on; }
+bool draining() { return g_draining.load(); }
 
 smfiDesc& filter_description() {
     static smfiDesc desc = {

@@ -21,6 +21,12 @@ std::shared_ptr<const Runtime> current_runtime();
 // Messages between MAIL FROM and end of message/abort, over all connections.
 int messages_in_progress();
 
+// Draining (SIGTERM): messages in progress finish; new connections are
+// refused at negotiation and new messages on open connections get
+// 421-class temporary failures, so the MTA keeps them and retries.
+void set_draining(bool on);
+bool draining();
+
 // The filter description for smfi_register.
 smfiDesc& filter_description();
 

@@ -72,6 +72,7 @@ struct Transaction {
     size_t header_bytes = 0;
     StageResult deferred;  // a failure in a step that has no reply; reported at EOH
     bool open = false;     // between MAIL FROM and end of message / abort
+    bool counted = false;  // counted in messages_in_progress()
 
     // identify
     std::optional<ApiKey> key;

@@ -7,6 +7,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -114,6 +116,41 @@ int set_nodelay_on_listeners() {
     }
     ::closedir(d);
     return count;
+}
+
+void wake_listener(const ListenSpec& spec) {
+    int fd = -1;
+    if (spec.kind == ListenSpec::Kind::unix_socket) {
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        if (spec.path.size() >= sizeof a.sun_path) return;
+        std::memcpy(a.sun_path, spec.path.c_str(), spec.path.size() + 1);
+        fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    } else {
+        const bool v6 = spec.kind == ListenSpec::Kind::inet6;
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        if (v6) {
+            auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+            a->sin6_family = AF_INET6;
+            a->sin6_port = htons(static_cast<uint16_t>(spec.port));
+            if (spec.address.empty() || ::inet_pton(AF_INET6, spec.address.c_str(), &a->sin6_addr) != 1)
+                a->sin6_addr = in6addr_loopback;
+            len = sizeof *a;
+        } else {
+            auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+            a->sin_family = AF_INET;
+            a->sin_port = htons(static_cast<uint16_t>(spec.port));
+            if (spec.address.empty() || ::inet_pton(AF_INET, spec.address.c_str(), &a->sin_addr) != 1 ||
+                a->sin_addr.s_addr == htonl(INADDR_ANY))
+                a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            len = sizeof *a;
+        }
+        fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) (void)::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+    }
+    if (fd >= 0) ::close(fd);
 }
 
 }  // namespace outpost::milter

@@ -44,4 +44,9 @@ void secure_socket(const ListenSpec& spec, mode_t mode, const std::string& group
 // how many it set.
 int set_nodelay_on_listeners();
 
+// Connects to the socket once and hangs up. libmilter's listener notices a
+// stop only when its poll() wakes up (every few seconds); a connection wakes
+// it at once, so a drained milter exits without that wait.
+void wake_listener(const ListenSpec& spec);
+
 }  // namespace outpost::milter

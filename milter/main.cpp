@@ -52,9 +52,11 @@
  *      Signals: SIGHUP reloads the configuration and the tracking secrets
  *      atomically (connections keep the generation they started with; a
  *      configuration that does not load is logged and the old one kept;
- *      milter.listen and milter.user need a restart). SIGTERM stops
- *      accepting connections, lets messages in progress finish for up to
- *      milter.drain_timeout, syncs the counters and exits.
+ *      milter.listen and milter.user need a restart). SIGTERM drains:
+ *      new connections are refused at negotiation and new messages get
+ *      421 4.3.2 SHUTTING_DOWN (the MTA keeps both and retries), messages in
+ *      progress finish for up to milter.drain_timeout (SIGINT cuts it
+ *      short); then the milter syncs the counters and exits.
  *
  * SECURITY
  *      Started as root, outpost-milter opens its socket, gives a unix socket
@@ -66,10 +68,10 @@
  *      ambiguity, key secrets are compared as hashes in constant time, and
  *      header values outpost adds are built from checked parts (no CR/LF).
  *
- *      libmilter answers SIGHUP by stopping. To reload instead, this program
- *      interposes sigwait(3), the call libmilter's signal thread waits in:
- *      SIGHUP is handed to the reload thread and the wait resumes; every
- *      other signal reaches libmilter unchanged.
+ *      libmilter answers SIGHUP by stopping, and stops on SIGTERM without
+ *      letting sessions finish. To reload and to drain instead, this program
+ *      interposes sigwait(3), the call libmilter's signal thread waits in
+ *      (see the definition at the end of this file).
  *
  * STANDARDS
  *      RFC 5322 (From), RFC 6376 and RFC 8463 (DKIM, ed25519-sha256),
@@ -138,6 +140,7 @@ using namespace outpost::milter;
 // ---- SIGHUP: reload requests, from the interposed sigwait ----------------
 
 std::atomic<bool> g_reload_enabled{false};
+ListenSpec g_listen;  // set before the signals are handled
 std::mutex g_reload_mu;
 std::condition_variable g_reload_cv;
 bool g_reload_requested = false;
@@ -187,6 +190,7 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     }
 
     const ListenSpec spec = parse_listen(cfg->milter.listen);
+    g_listen = spec;
     const mode_t mode = parse_socket_mode(cfg->milter.socket_mode);
     if (mode & 0002) log_warning("milter.socket_mode " + cfg->milter.socket_mode + " lets every local user "
                                  "talk to the milter; prefer 0660 with milter.socket_group");
@@ -223,8 +227,9 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     // Counters: MDB_NOSYNC on the message path, synced here once a second.
     std::atomic<bool> stop{false};
     std::thread syncer([&stop] {
-        while (!stop.load()) {
-            std::this_thread::sleep_for(std::chrono::seconds(1));
+        for (unsigned tick = 1; !stop.load(); ++tick) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            if (tick % 10 != 0) continue;
             try {
                 if (auto r = current_runtime()) r->store->sync_counters();
             } catch (const std::exception& e) {
@@ -261,11 +266,7 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     const int rc = smfi_main();
     g_reload_enabled = false;
 
-    // Drain: libmilter has closed the listening socket; let messages in
-    // progress finish.
-    const auto deadline = std::chrono::steady_clock::now() + current_runtime()->config->milter.drain_timeout;
-    while (messages_in_progress() > 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // The drain happened before libmilter stopped (see sigwait below).
     if (messages_in_progress() > 0)
         log_warning("stopping with " + std::to_string(messages_in_progress()) +
                     " message(s) in progress; the MTA will retry them");
@@ -289,10 +290,16 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
 }  // namespace
 
 // libmilter's signal thread waits for SIGHUP, SIGTERM and SIGINT in
-// sigwait(3) and stops the milter on any of them. This definition takes the
+// sigwait(3) and stops the milter on any of them, dropping every session at
+// once (its worker pool stops serving them). This definition takes the
 // place of libc's for the whole program (libmilter calls it through the
-// dynamic linker): it waits with sigwaitinfo(2), hands SIGHUP to the reload
-// thread and waits again, and returns every other signal as libc would.
+// dynamic linker). It waits with sigwaitinfo(2) and:
+//   SIGHUP   hands a reload to the reload thread, and waits again;
+//   SIGTERM  drains first: new connections and new messages are refused
+//            with temporary failures while the messages in progress finish
+//            (at most milter.drain_timeout; a SIGINT cuts it short); then it
+//            returns SIGTERM and libmilter stops;
+//   others   are returned as libc would.
 extern "C" int sigwait(const sigset_t* set, int* sig) {
     for (;;) {
         const int s = ::sigwaitinfo(set, nullptr);
@@ -303,6 +310,26 @@ extern "C" int sigwait(const sigset_t* set, int* sig) {
         if (s == SIGHUP && g_reload_enabled.load()) {
             request_reload();
             continue;
+        }
+        if (s == SIGTERM && g_reload_enabled.load() && !draining()) {
+            set_draining(true);
+            const auto rt = current_runtime();
+            const auto deadline = std::chrono::steady_clock::now() + rt->config->milter.drain_timeout;
+            log_info("SIGTERM: draining " + std::to_string(messages_in_progress()) +
+                     " message(s) in progress");
+            const timespec tick{0, 50 * 1000 * 1000};
+            while (messages_in_progress() > 0 && std::chrono::steady_clock::now() < deadline) {
+                const int more = ::sigtimedwait(set, nullptr, &tick);
+                if (more == SIGINT) {
+                    *sig = SIGINT;
+                    return 0;
+                }
+            }
+            // Once libmilter has seen the stop, wake its listener.
+            std::thread([] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                wake_listener(g_listen);
+            }).detach();
         }
         *sig = s;
         return 0;
