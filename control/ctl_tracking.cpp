@@ -33,8 +33,7 @@ void register_tracking_commands(CLI::App& app, Context& ctx) {
     tr->add_subcommand("show", "list the key ids in tracking.secret_file")->callback([&ctx] {
         const std::string& path = ctx.config().tracking.secret_file;
         TokenKeys keys = TokenKeys::load(path);
-        std::cout << path << ": " << keys.size() << " secret(s), signing with " << keys.current_kid()
-                  << '\n';
+        std::cout << path << ": " << keys.size() << " secret(s), signing with " << keys.current_kid() << '\n';
     });
 }
 

@@ -20,7 +20,7 @@ std::shared_ptr<const Runtime> g_runtime;
 std::atomic<int> g_in_progress{0};
 std::atomic<bool> g_draining{false};
 
-constexpr size_t kMaxHeaderBytes = 4 * 1024 * 1024;
+constexpr size_t kMaxHeaderBytes = size_t(4) << 20;
 
 // Protocol steps outpost does not need, and steps it never answers (each
 // saved reply is a round trip per header or body chunk).
@@ -37,9 +37,12 @@ constexpr unsigned long kSkipSteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
 constexpr unsigned long kNoReplySteps = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT |
                                         SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_BODY;
 constexpr unsigned long kRequiredActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT | SMFIF_ADDRCPT;
-constexpr unsigned long kWantedActions = kRequiredActions | SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_SETSYMLIST;
+constexpr unsigned long kWantedActions =
+    kRequiredActions | SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_SETSYMLIST;
 
-Session* session_of(SMFICTX* ctx) { return static_cast<Session*>(smfi_getpriv(ctx)); }
+Session* session_of(SMFICTX* ctx) {
+    return static_cast<Session*>(smfi_getpriv(ctx));
+}
 
 Session* ensure_session(SMFICTX* ctx) {
     Session* s = session_of(ctx);
@@ -56,7 +59,9 @@ std::string macro(SMFICTX* ctx, const char* name) {
     return v ? v : "";
 }
 
-std::string qid(const Transaction& t) { return t.queue_id.empty() ? "NOQUEUE" : t.queue_id; }
+std::string qid(const Transaction& t) {
+    return t.queue_id.empty() ? "NOQUEUE" : t.queue_id;
+}
 
 void refresh_queue_id(SMFICTX* ctx, Transaction& t) {
     if (t.queue_id.empty()) t.queue_id = macro(ctx, "i");
@@ -123,8 +128,10 @@ void log_decision(const Session& s, const Transaction& t, const StageResult& r) 
         l.kv("reply", r.code + " " + r.xcode);
         l.kv("reason", r.token);
     }
-    if (t.domain) l.kv("domain", t.domain->name);
-    else if (!t.from_address.empty()) l.kv("from", t.from_address);
+    if (t.domain)
+        l.kv("domain", t.domain->name);
+    else if (!t.from_address.empty())
+        l.kv("from", t.from_address);
     l.kv("key", t.key ? t.key->name : "-");
     l.kv("identity", t.identity);
     if (!s.client_addr.empty()) l.kv("client", s.client_addr);
@@ -175,8 +182,9 @@ extern "C" sfsistat op_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f
             return SMFIS_REJECT;
         }
         if ((f0 & kRequiredActions) != kRequiredActions) {
-            log_error("the MTA does not offer the actions outpost needs (add/change headers, "
-                      "add/delete recipients); refusing the connection");
+            log_error(
+                "the MTA does not offer the actions outpost needs (add/change headers, "
+                "add/delete recipients); refusing the connection");
             return SMFIS_REJECT;
         }
         *pf0 = f0 & kWantedActions;
@@ -319,7 +327,9 @@ extern "C" sfsistat op_eom(SMFICTX* ctx) {
 
 // DATA: nothing to decide, but answering it matters over TCP (see the
 // note at kSkipSteps).
-extern "C" sfsistat op_data(SMFICTX*) { return SMFIS_CONTINUE; }
+extern "C" sfsistat op_data(SMFICTX*) {
+    return SMFIS_CONTINUE;
+}
 
 extern "C" sfsistat op_abort(SMFICTX* ctx) {
     try {
@@ -353,10 +363,16 @@ std::shared_ptr<const Runtime> current_runtime() {
     return g_runtime;
 }
 
-int messages_in_progress() { return g_in_progress.load(); }
+int messages_in_progress() {
+    return g_in_progress.load();
+}
 
-void set_draining(bool on) { g_draining = on; }
-bool draining() { return g_draining.load(); }
+void set_draining(bool on) {
+    g_draining = on;
+}
+bool draining() {
+    return g_draining.load();
+}
 
 smfiDesc& filter_description() {
     static smfiDesc desc = {

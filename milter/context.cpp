@@ -1,12 +1,15 @@
 // context.cpp - the key-network cache and small helpers.
 #include "milter/context.h"
 
-#include <algorithm>
 #include <strings.h>
+
+#include <algorithm>
 
 namespace outpost::milter {
 
-bool header_is(const std::string& name, const char* want) { return strcasecmp(name.c_str(), want) == 0; }
+bool header_is(const std::string& name, const char* want) {
+    return strcasecmp(name.c_str(), want) == 0;
+}
 
 std::optional<ApiKey> KeyNetworks::match(const Store& store, const lmdb::ReadTxn& t, const std::string& ip) {
     if (ip.empty()) return std::nullopt;

@@ -21,9 +21,9 @@
 
 #include "config/config.h"
 #include "milter/dkim_signer.h"
-#include "store/cidr.h"
 #include "milter/key_cache.h"
 #include "milter/reply.h"
+#include "store/cidr.h"
 #include "store/model.h"
 #include "store/store.h"
 #include "store/tokens.h"
@@ -62,7 +62,6 @@ struct Header {
     std::string value;  // as the MTA passed it (leading space kept if negotiated)
 };
 
-
 struct Transaction {
     std::string queue_id;
     std::string mail_from;
@@ -90,7 +89,7 @@ struct Transaction {
     // suppress
     std::vector<std::string> suppressed;  // RCPT TO values removed
     // unsubscribe (and later stages): headers appended at end of message
-    std::vector<Header> added_headers;    // value without leading space
+    std::vector<Header> added_headers;  // value without leading space
     // sign
     std::vector<std::unique_ptr<DkimSigner>> signers;
     std::vector<std::string> signed_with;  // selectors, for the log
@@ -125,9 +124,9 @@ struct Message {
     const Runtime& rt;
     Session& session;
     Transaction& txn;
-    int64_t now = 0;                        // seconds since the epoch (tests pin it)
-    const lmdb::ReadTxn* read = nullptr;    // at end of headers: the message's one read snapshot
-    MtaActions* mta = nullptr;              // at end of message
+    int64_t now = 0;                      // seconds since the epoch (tests pin it)
+    const lmdb::ReadTxn* read = nullptr;  // at end of headers: the message's one read snapshot
+    MtaActions* mta = nullptr;            // at end of message
 
     const Config& config() const { return *rt.config; }
 };

@@ -25,12 +25,32 @@ const std::vector<std::string>& DkimLibrary::signed_headers() {
     // RFC 6376 5.4.1 recommended set, plus the headers a receiver shows or
     // acts on. Absent headers are simply not listed in h= (except the
     // over-signed ones below).
-    static const std::vector<std::string> list = {
-        "from", "reply-to", "subject", "date", "to", "cc", "resent-date", "resent-from", "resent-to",
-        "resent-cc", "in-reply-to", "references", "list-id", "list-help", "list-unsubscribe",
-        "list-unsubscribe-post", "list-subscribe", "list-post", "list-owner", "list-archive",
-        "message-id", "mime-version", "content-type", "content-transfer-encoding", "sender",
-        "feedback-id"};
+    static const std::vector<std::string> list = {"from",
+                                                  "reply-to",
+                                                  "subject",
+                                                  "date",
+                                                  "to",
+                                                  "cc",
+                                                  "resent-date",
+                                                  "resent-from",
+                                                  "resent-to",
+                                                  "resent-cc",
+                                                  "in-reply-to",
+                                                  "references",
+                                                  "list-id",
+                                                  "list-help",
+                                                  "list-unsubscribe",
+                                                  "list-unsubscribe-post",
+                                                  "list-subscribe",
+                                                  "list-post",
+                                                  "list-owner",
+                                                  "list-archive",
+                                                  "message-id",
+                                                  "mime-version",
+                                                  "content-type",
+                                                  "content-transfer-encoding",
+                                                  "sender",
+                                                  "feedback-id"};
     return list;
 }
 
@@ -56,7 +76,9 @@ DkimLibrary::~DkimLibrary() {
     if (lib_) dkim_close(lib_);
 }
 
-bool DkimLibrary::has_ed25519() const { return dkim_libfeature(lib_, DKIM_FEATURE_ED25519); }
+bool DkimLibrary::has_ed25519() const {
+    return dkim_libfeature(lib_, DKIM_FEATURE_ED25519);
+}
 
 DkimSigner::DkimSigner(const DkimLibrary& lib, const std::string& id, const std::string& pem,
                        const std::string& domain, const std::string& selector, KeyAlgorithm alg)
@@ -67,13 +89,12 @@ DkimSigner::DkimSigner(const DkimLibrary& lib, const std::string& id, const std:
         lib_fail("this libopendkim cannot sign with ed25519");
     DKIM_STAT st = DKIM_STAT_OK;
     const std::string ident = id.empty() ? "outpost" : id;
-    DKIM* d = dkim_sign(lib.get(), reinterpret_cast<const unsigned char*>(ident.c_str()), nullptr,
-                        reinterpret_cast<dkim_sigkey_t>(const_cast<char*>(pem.c_str())),
-                        reinterpret_cast<const unsigned char*>(selector.c_str()),
-                        reinterpret_cast<const unsigned char*>(domain.c_str()), DKIM_CANON_RELAXED,
-                        DKIM_CANON_RELAXED,
-                        alg == KeyAlgorithm::ed25519 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256,
-                        -1, &st);
+    DKIM* d = dkim_sign(
+        lib.get(), reinterpret_cast<const unsigned char*>(ident.c_str()), nullptr,
+        reinterpret_cast<dkim_sigkey_t>(const_cast<char*>(pem.c_str())),
+        reinterpret_cast<const unsigned char*>(selector.c_str()),
+        reinterpret_cast<const unsigned char*>(domain.c_str()), DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+        alg == KeyAlgorithm::ed25519 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256, -1, &st);
     if (!d) lib_fail(std::string("dkim_sign failed: ") + dkim_getresultstr(st));
     dkim_.reset(d);
 }

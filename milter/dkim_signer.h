@@ -12,7 +12,7 @@
 // the sign stage turns them into 451 4.3.0, never into unsigned mail.
 #pragma once
 
-#define _Bool bool
+#define _Bool bool  // NOLINT(bugprone-reserved-identifier): dkim.h is C
 #include <opendkim/dkim.h>
 #undef _Bool
 

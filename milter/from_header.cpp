@@ -63,7 +63,8 @@ const char* check_bytes(const std::string& v) {
 
 FromResult parse_from(const std::vector<std::string>& values) {
     if (values.empty()) return refuse("the message has no From header");
-    if (values.size() > 1) return refuse("the message has " + std::to_string(values.size()) + " From headers");
+    if (values.size() > 1)
+        return refuse("the message has " + std::to_string(values.size()) + " From headers");
     const std::string& raw = values.front();
     if (raw.size() > kMaxFromLength)
         return refuse("the From header is longer than " + std::to_string(kMaxFromLength) + " octets");

@@ -7,7 +7,9 @@
 
 namespace outpost::milter {
 
-PrivateKey::~PrivateKey() { OPENSSL_cleanse(pem.data(), pem.size()); }
+PrivateKey::~PrivateKey() {
+    OPENSSL_cleanse(pem.data(), pem.size());
+}
 
 size_t KeyCache::size() const {
     std::lock_guard<std::mutex> lock(mu_);

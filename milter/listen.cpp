@@ -1,6 +1,7 @@
 // listen.cpp - milter socket helpers.
 #include "milter/listen.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <grp.h>
 #include <netinet/in.h>
@@ -8,7 +9,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,8 +30,7 @@ namespace {
 ListenSpec parse_listen(const std::string& text) {
     ListenSpec s;
     const auto colon = text.find(':');
-    if (colon == std::string::npos)
-        bad("'" + text + "' must be unix:/path/to/socket or inet:PORT@ADDRESS");
+    if (colon == std::string::npos) bad("'" + text + "' must be unix:/path/to/socket or inet:PORT@ADDRESS");
     const std::string scheme = text.substr(0, colon), rest = text.substr(colon + 1);
     if (scheme == "unix" || scheme == "local") {
         if (rest.empty() || rest.front() != '/') bad("'" + text + "': the socket path must be absolute");
@@ -82,14 +81,16 @@ void secure_socket(const ListenSpec& spec, mode_t mode, const std::string& group
         struct group* g = ::getgrnam(group.c_str());
         if (!g)
             throw Error(Exit::config, "",
-                        "milter.socket_group: no group '" + group + "' on this system; set it to the MTA's "
-                        "group (postfix, smmsp) or \"\"");
+                        "milter.socket_group: no group '" + group +
+                            "' on this system; set it to the MTA's "
+                            "group (postfix, smmsp) or \"\"");
         if (::chown(spec.path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0)
             throw Error(Exit::environment, "SOCKET_ERROR",
                         "cannot give " + spec.path + " to group " + group + ": " + std::strerror(errno));
     }
     if (::chmod(spec.path.c_str(), mode) != 0)
-        throw Error(Exit::environment, "SOCKET_ERROR", "cannot chmod " + spec.path + ": " + std::strerror(errno));
+        throw Error(Exit::environment, "SOCKET_ERROR",
+                    "cannot chmod " + spec.path + ": " + std::strerror(errno));
 }
 
 int set_nodelay_on_listeners() {
@@ -102,7 +103,8 @@ int set_nodelay_on_listeners() {
         if (*end || fd < 0 || fd == ::dirfd(d)) continue;
         int listening = 0, type = 0;
         socklen_t len = sizeof listening;
-        if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+        if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+            !listening)
             continue;
         len = sizeof type;
         if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)

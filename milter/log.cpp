@@ -17,20 +17,28 @@ bool g_debug = false;
 
 int priority(LogLevel l) {
     switch (l) {
-        case LogLevel::debug: return LOG_DEBUG;
-        case LogLevel::info: return LOG_INFO;
-        case LogLevel::warning: return LOG_WARNING;
-        case LogLevel::error: return LOG_ERR;
+        case LogLevel::debug:
+            return LOG_DEBUG;
+        case LogLevel::info:
+            return LOG_INFO;
+        case LogLevel::warning:
+            return LOG_WARNING;
+        case LogLevel::error:
+            return LOG_ERR;
     }
     return LOG_INFO;
 }
 
 const char* label(LogLevel l) {
     switch (l) {
-        case LogLevel::debug: return "debug: ";
-        case LogLevel::info: return "";
-        case LogLevel::warning: return "warning: ";
-        case LogLevel::error: return "error: ";
+        case LogLevel::debug:
+            return "debug: ";
+        case LogLevel::info:
+            return "";
+        case LogLevel::warning:
+            return "warning: ";
+        case LogLevel::error:
+            return "error: ";
     }
     return "";
 }
@@ -50,13 +58,14 @@ void log(LogLevel level, const std::string& line) {
     if (g_foreground) {
         auto now = std::chrono::system_clock::now();
         std::time_t tt = std::chrono::system_clock::to_time_t(now);
-        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+        auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
         std::tm tm{};
         gmtime_r(&tt, &tm);
         char ts[32];
         std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-        std::fprintf(stderr, "%s.%03lldZ outpost-milter: %s%s\n", ts, static_cast<long long>(ms), label(level),
-                     line.c_str());
+        std::fprintf(stderr, "%s.%03lldZ outpost-milter: %s%s\n", ts, static_cast<long long>(ms),
+                     label(level), line.c_str());
         std::fflush(stderr);
     } else {
         syslog(priority(level), "%s%s", label(level), line.c_str());
@@ -81,7 +90,9 @@ std::string log_value(std::string_view v) {
     return quote ? "\"" + out + "\"" : out;
 }
 
-LogLine::LogLine(std::string_view prefix) : line_(prefix) { line_ += ':'; }
+LogLine::LogLine(std::string_view prefix) : line_(prefix) {
+    line_ += ':';
+}
 
 LogLine& LogLine::kv(std::string_view key, std::string_view value) {
     line_ += ' ';

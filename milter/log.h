@@ -19,9 +19,15 @@ enum class LogLevel { debug, info, warning, error };
 void log_open(bool foreground, bool debug);
 void log(LogLevel level, const std::string& line);
 
-inline void log_info(const std::string& s) { log(LogLevel::info, s); }
-inline void log_warning(const std::string& s) { log(LogLevel::warning, s); }
-inline void log_error(const std::string& s) { log(LogLevel::error, s); }
+inline void log_info(const std::string& s) {
+    log(LogLevel::info, s);
+}
+inline void log_warning(const std::string& s) {
+    log(LogLevel::warning, s);
+}
+inline void log_error(const std::string& s) {
+    log(LogLevel::error, s);
+}
 
 // A key=value line under construction.
 class LogLine {

@@ -108,7 +108,6 @@
  *      outpostctl(8), DESIGN.md, contrib/postfix/, contrib/sendmail/,
  *      contrib/systemd/outpost-milter.service
  */
-#include <CLI/CLI.hpp>
 #include <grp.h>
 #include <libmilter/mfapi.h>
 #include <pthread.h>
@@ -116,6 +115,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -160,8 +160,10 @@ void drop_privileges(const std::string& user) {
     if (user.empty()) return;
     struct passwd* pw = ::getpwnam(user.c_str());
     if (!pw)
-        throw Error(Exit::config, "", "milter.user: no user '" + user + "' on this system; create it or set "
-                                      "milter.user to \"\" to keep the current user");
+        throw Error(Exit::config, "",
+                    "milter.user: no user '" + user +
+                        "' on this system; create it or set "
+                        "milter.user to \"\" to keep the current user");
     if (::geteuid() != 0) {
         if (::geteuid() == pw->pw_uid) return;
         throw Error(Exit::environment, "PRIVILEGES",
@@ -192,8 +194,10 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     const ListenSpec spec = parse_listen(cfg->milter.listen);
     g_listen = spec;
     const mode_t mode = parse_socket_mode(cfg->milter.socket_mode);
-    if (mode & 0002) log_warning("milter.socket_mode " + cfg->milter.socket_mode + " lets every local user "
-                                 "talk to the milter; prefer 0660 with milter.socket_group");
+    if (mode & 0002)
+        log_warning("milter.socket_mode " + cfg->milter.socket_mode +
+                    " lets every local user "
+                    "talk to the milter; prefer 0660 with milter.socket_group");
 
     if (smfi_register(filter_description()) == MI_FAILURE)
         throw Error(Exit::environment, "SOCKET_ERROR", "smfi_register failed");
@@ -206,8 +210,10 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     secure_socket(spec, mode, cfg->milter.socket_group);
     if (spec.kind != ListenSpec::Kind::unix_socket) {
         const int n = set_nodelay_on_listeners();
-        if (n == 0) log_warning("could not set TCP_NODELAY on the milter socket; expect slow TCP replies");
-        else log_info("TCP_NODELAY set on the listening socket; accepted connections inherit it");
+        if (n == 0)
+            log_warning("could not set TCP_NODELAY on the milter socket; expect slow TCP replies");
+        else
+            log_info("TCP_NODELAY set on the listening socket; accepted connections inherit it");
     }
     drop_privileges(cfg->milter.user);
 
@@ -254,7 +260,8 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
                 set_runtime(make_runtime(next_cfg, old.get()));
                 log_info("reloaded configuration from " + next_cfg->source);
             } catch (const std::exception& e) {
-                log_error(std::string("SIGHUP: configuration not reloaded, keeping the old one: ") + e.what());
+                log_error(std::string("SIGHUP: configuration not reloaded, keeping the old one: ") +
+                          e.what());
             }
             lock.lock();
         }
@@ -317,7 +324,7 @@ extern "C" int sigwait(const sigset_t* set, int* sig) {
             const auto deadline = std::chrono::steady_clock::now() + rt->config->milter.drain_timeout;
             log_info("SIGTERM: draining " + std::to_string(messages_in_progress()) +
                      " message(s) in progress");
-            const timespec tick{0, 50 * 1000 * 1000};
+            const timespec tick{0, 50'000'000L};
             while (messages_in_progress() > 0 && std::chrono::steady_clock::now() < deadline) {
                 const int more = ::sigtimedwait(set, nullptr, &tick);
                 if (more == SIGINT) {
@@ -336,11 +343,12 @@ extern "C" int sigwait(const sigset_t* set, int* sig) {
     }
 }
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
     std::string config_path;
     bool foreground = false, check = false, debug = false;
-    CLI::App app{"outpost-milter - sending domains for Postfix and Sendmail: enforce, warm up, suppress, "
-                 "add List-Unsubscribe, DKIM-sign"};
+    CLI::App app{
+        "outpost-milter - sending domains for Postfix and Sendmail: enforce, warm up, suppress, "
+        "add List-Unsubscribe, DKIM-sign"};
     app.name("outpost-milter");
     app.add_option("--config", config_path,
                    "configuration file (default: $OUTPOST_CONFIG, else /etc/outpost/outpost.yaml)");
@@ -350,9 +358,10 @@ int main(int argc, char** argv) {
                  "and the tracking secrets, print ok or the problems, exit");
     app.add_flag("--debug", debug, "also log debug lines");
     app.set_version_flag("--version", OUTPOST_VERSION);
-    app.footer("Signals: SIGHUP reloads the configuration, SIGTERM drains and stops.\n"
-               "Exit status: 0 ok, 1 usage, 5 configuration error, 6 environment error.\n"
-               "See the manual page at the top of milter/main.cpp, and DESIGN.md.");
+    app.footer(
+        "Signals: SIGHUP reloads the configuration, SIGTERM drains and stops.\n"
+        "Exit status: 0 ok, 1 usage, 5 configuration error, 6 environment error.\n"
+        "See the manual page at the top of milter/main.cpp, and DESIGN.md.");
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -374,4 +383,7 @@ int main(int argc, char** argv) {
         if (!foreground && !check) std::fprintf(stderr, "outpost-milter: internal error: %s\n", e.what());
         return static_cast<int>(outpost::Exit::environment);
     }
+} catch (...) {
+    std::fprintf(stderr, "outpost-milter: internal error during start-up\n");
+    return static_cast<int>(outpost::Exit::environment);
 }

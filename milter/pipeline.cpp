@@ -27,7 +27,8 @@ StageResult from_exception(const Message& m, const char* stage, const char* even
     } catch (...) {
         log_error(qid + ": stage=" + stage + " event=" + event + " error=unknown");
     }
-    return StageResult::internal("INTERNAL_ERROR", "outpost cannot process this message now; try again later");
+    return StageResult::internal("INTERNAL_ERROR",
+                                 "outpost cannot process this message now; try again later");
 }
 
 }  // namespace

@@ -46,10 +46,15 @@ bool valid_code(const std::string& code, const std::string& xcode) {
 MilterReply map_result(const StageResult& r) {
     MilterReply m;
     switch (r.verdict) {
-        case StageResult::Verdict::next: m.status = SMFIS_CONTINUE; return m;
-        case StageResult::Verdict::accept: m.status = SMFIS_ACCEPT; return m;
+        case StageResult::Verdict::next:
+            m.status = SMFIS_CONTINUE;
+            return m;
+        case StageResult::Verdict::accept:
+            m.status = SMFIS_ACCEPT;
+            return m;
         case StageResult::Verdict::reject:
-        case StageResult::Verdict::tempfail: break;
+        case StageResult::Verdict::tempfail:
+            break;
     }
     m.set_reply = true;
     if (valid_code(r.code, r.xcode)) {

@@ -5,7 +5,8 @@
 
 namespace outpost::milter {
 
-std::shared_ptr<const Runtime> make_runtime(std::shared_ptr<const Config> cfg, const Runtime* previous) {
+std::shared_ptr<const Runtime> make_runtime(const std::shared_ptr<const Config>& cfg,
+                                            const Runtime* previous) {
     auto rt = std::make_shared<Runtime>();
     rt->config = cfg;
     if (previous && previous->config->store.path == cfg->store.path) {
@@ -36,8 +37,9 @@ bool check_runtime(const Runtime& rt, std::ostream& out) {
                 rt.keys->get(d.name, *s);
                 if (s->algorithm == KeyAlgorithm::ed25519 && !rt.dkim->has_ed25519())
                     throw Error(Exit::environment, "DKIM_ERROR",
-                                "selector " + s->name + " of " + d.name + " is ed25519, which this libopendkim "
-                                "cannot sign with");
+                                "selector " + s->name + " of " + d.name +
+                                    " is ed25519, which this libopendkim "
+                                    "cannot sign with");
                 ++keys;
             } catch (const Error& e) {
                 out << e.what() << '\n';

@@ -13,7 +13,8 @@ namespace outpost::milter {
 // writable), the key directory, the tracking secrets. Parts of `previous`
 // that did not change are shared (the LMDB environments are opened once per
 // process; the key cache keeps its keys). Throws outpost::Error.
-std::shared_ptr<const Runtime> make_runtime(std::shared_ptr<const Config> cfg, const Runtime* previous);
+std::shared_ptr<const Runtime> make_runtime(const std::shared_ptr<const Config>& cfg,
+                                            const Runtime* previous);
 
 // --check-config: reads every signing key of every domain (and checks it
 // against the store). Prints one line per problem; returns true if none.

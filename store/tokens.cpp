@@ -142,13 +142,12 @@ TokenKeys TokenKeys::load(const std::string& path) {
         env_fail("TRACKING_SECRET_MISSING",
                  "cannot read tracking secret file " + path + ": " + std::strerror(errno));
     }
-    if (!S_ISREG(st.st_mode))
-        env_fail("TRACKING_SECRET_INVALID", path + " is not a regular file");
+    if (!S_ISREG(st.st_mode)) env_fail("TRACKING_SECRET_INVALID", path + " is not a regular file");
     if (st.st_mode & 0027) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
-        env_fail("TRACKING_SECRET_INVALID", "tracking secret file " + path + " has mode " + mode +
-                                                "; run `chmod 640 " + path + "`");
+        env_fail("TRACKING_SECRET_INVALID",
+                 "tracking secret file " + path + " has mode " + mode + "; run `chmod 640 " + path + "`");
     }
     std::ifstream in(path);
     if (!in)
@@ -170,8 +169,7 @@ TokenKeys TokenKeys::load(const std::string& path) {
         if (!valid_kid(kid)) env_fail("TRACKING_SECRET_INVALID", where + "bad key id '" + kid + "'");
         auto key = base64url_decode(b64);
         if (!key || key->size() < 16)
-            env_fail("TRACKING_SECRET_INVALID",
-                     where + "the secret must be base64url of at least 16 bytes");
+            env_fail("TRACKING_SECRET_INVALID", where + "the secret must be base64url of at least 16 bytes");
         for (const auto& s : secrets)
             if (s.kid == kid) env_fail("TRACKING_SECRET_INVALID", where + "key id '" + kid + "' repeated");
         secrets.push_back({kid, std::move(*key)});
@@ -201,8 +199,7 @@ std::optional<TokenPayload> TokenKeys::verify(const std::string& token) const {
     try {
         if (token.empty() || token.size() > kMaxTokenLength) return std::nullopt;
         const auto dot = token.find('.');
-        if (dot == std::string::npos || token.find('.', dot + 1) != std::string::npos)
-            return std::nullopt;
+        if (dot == std::string::npos || token.find('.', dot + 1) != std::string::npos) return std::nullopt;
         const std::string body = token.substr(0, dot);
         auto mac = base64url_decode(token.substr(dot + 1));
         auto text = base64url_decode(body);
@@ -237,7 +234,7 @@ std::optional<TokenPayload> TokenKeys::verify(const std::string& token) const {
 }
 
 std::string tracking_secret_init(const std::string& path) {
-    const std::string kid = new_kid();
+    std::string kid = new_kid();
     const std::string content =
         "# outpost tracking secrets: KID BASE64URL-SECRET, newest last.\n"
         "# Managed by `outpostctl tracking init|rotate`; keep old lines so links\n"
@@ -271,8 +268,7 @@ std::string tracking_secret_rotate(const std::string& path) {
     // Key ids carry 16 random bits: retry the rare clash with an existing id.
     std::string kid = new_kid();
     for (int i = 0; i < 16 && existing.has_kid(kid); ++i) kid = new_kid();
-    if (existing.has_kid(kid))
-        env_fail("TRACKING_SECRET_WRITE", "could not pick a new key id for " + path);
+    if (existing.has_kid(kid)) env_fail("TRACKING_SECRET_WRITE", "could not pick a new key id for " + path);
     int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0) env_fail("TRACKING_SECRET_WRITE", "cannot open " + path + ": " + std::strerror(errno));
     try {

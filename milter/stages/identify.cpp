@@ -35,7 +35,8 @@ StageResult IdentifyStage::end_of_headers(Message& m) {
     }
     if (!secrets.empty()) {
         if (secrets.size() > 1)
-            return StageResult::policy("AUTH_REQUIRED", "the message has several X-Outpost-Key headers; send one");
+            return StageResult::policy("AUTH_REQUIRED",
+                                       "the message has several X-Outpost-Key headers; send one");
         const std::string hash = hash_secret(secrets.front());
         auto k = store.key_by_hash(*m.read, hash);
         if (!k || !constant_time_equal(k->secret_hash, hash))

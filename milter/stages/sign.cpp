@@ -17,22 +17,21 @@ StageResult SignStage::end_of_headers(Message& m) {
         for (const auto& s : d.selectors)
             if (s.state == SelectorState::pending) selectors.push_back(&s);
     if (selectors.empty())
-        return StageResult::internal("DKIM_KEY_UNAVAILABLE",
-                                     d.name + " has no active DKIM selector; run outpostctl domain verify " +
-                                         d.name);
+        return StageResult::internal(
+            "DKIM_KEY_UNAVAILABLE",
+            d.name + " has no active DKIM selector; run outpostctl domain verify " + d.name);
     for (const Selector* sel : selectors) {
         std::shared_ptr<const PrivateKey> key;
         try {
             key = m.rt.keys->get(d.name, *sel);
         } catch (const Error& e) {
-            log_error((t.queue_id.empty() ? std::string("NOQUEUE") : t.queue_id) +
-                      ": stage=sign domain=" + d.name + " selector=" + sel->name +
-                      " error=" + log_value(e.what()));
+            log_error((t.queue_id.empty() ? std::string("NOQUEUE") : t.queue_id) + ": stage=sign domain=" +
+                      d.name + " selector=" + sel->name + " error=" + log_value(e.what()));
             return StageResult::internal("DKIM_KEY_UNAVAILABLE",
                                          "the DKIM key of " + d.name + " cannot be read; try again later");
         }
-        auto s = std::make_unique<DkimSigner>(*m.rt.dkim, t.queue_id, key->pem, d.name, sel->name,
-                                              sel->algorithm);
+        auto s =
+            std::make_unique<DkimSigner>(*m.rt.dkim, t.queue_id, key->pem, d.name, sel->name, sel->algorithm);
         for (const auto& h : t.headers)
             if (!header_is(h.name, kKeyHeader)) s->header(h.name, h.value);
         for (const auto& h : t.added_headers) s->header(h.name, " " + h.value);

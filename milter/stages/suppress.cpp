@@ -21,7 +21,8 @@ StageResult SuppressStage::end_of_headers(Message& m) {
     if (t.sandbox || !t.domain) return StageResult::next();
     for (const auto& rcpt : t.rcpts) {
         const std::string addr = recipient_address(rcpt);
-        if (!addr.empty() && m.rt.store->suppressed(*m.read, t.domain->name, addr)) t.suppressed.push_back(rcpt);
+        if (!addr.empty() && m.rt.store->suppressed(*m.read, t.domain->name, addr))
+            t.suppressed.push_back(rcpt);
     }
     if (!t.rcpts.empty() && t.delivered() == 0)
         return StageResult::policy("ALL_RECIPIENTS_SUPPRESSED",

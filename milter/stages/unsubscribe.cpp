@@ -50,8 +50,9 @@ std::vector<Header> unsubscribe_headers(const Config& cfg, const TokenKeys& keys
     else
         value = mailto;
     if (value.size() > room || !clean(value))
-        throw Error(Exit::environment, "INTERNAL_ERROR",
-                    "List-Unsubscribe value would be invalid; check tracking.host and milter.unsubscribe_mailto");
+        throw Error(
+            Exit::environment, "INTERNAL_ERROR",
+            "List-Unsubscribe value would be invalid; check tracking.host and milter.unsubscribe_mailto");
     std::vector<Header> out;
     out.push_back({"List-Unsubscribe", value});
     if (!https.empty()) out.push_back({"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"});
@@ -69,8 +70,10 @@ StageResult UnsubscribeStage::end_of_headers(Message& m) {
     if (has_list) return StageResult::next();
     std::vector<std::string> delivered;
     for (const auto& r : t.rcpts)
-        if (std::find(t.suppressed.begin(), t.suppressed.end(), r) == t.suppressed.end()) delivered.push_back(r);
-    for (auto& h : unsubscribe_headers(m.config(), *m.rt.tokens, t.domain->name, delivered, t.queue_id, m.now)) {
+        if (std::find(t.suppressed.begin(), t.suppressed.end(), r) == t.suppressed.end())
+            delivered.push_back(r);
+    for (auto& h :
+         unsubscribe_headers(m.config(), *m.rt.tokens, t.domain->name, delivered, t.queue_id, m.now)) {
         if (has_post && header_is(h.name, "List-Unsubscribe-Post")) continue;
         t.added_headers.push_back(std::move(h));
     }

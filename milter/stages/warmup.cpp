@@ -16,7 +16,8 @@ StageResult exceeded(const std::string& domain, int64_t limit, int64_t used) {
 
 }  // namespace
 
-Reservation reserve_recipients(Store& store, const std::string& domain, int64_t now, int64_t n, int64_t limit) {
+Reservation reserve_recipients(Store& store, const std::string& domain, int64_t now, int64_t n,
+                               int64_t limit) {
     const std::string key = warmup_counter_key(domain, now);
     const std::string day = utc_day(now);
     auto t = store.write_counters();

@@ -104,10 +104,11 @@ struct MilterFixture {
     std::shared_ptr<const milter::Runtime> rt;
 
     explicit MilterFixture(const std::string& extra_yaml = "") {
-        cfg = test_config(dir.path, "tracking:\n  host: t.relay.test\n  secret_file: " + dir.path +
-                                        "/tracking.key\nrelay:\n  hostname: relay.test\n" +
-                                        (extra_yaml.find("warmup:") == std::string::npos ? "warmup:\n  days: 0\n" : "") +
-                                        extra_yaml);
+        cfg = test_config(
+            dir.path, "tracking:\n  host: t.relay.test\n  secret_file: " + dir.path +
+                          "/tracking.key\nrelay:\n  hostname: relay.test\n" +
+                          (extra_yaml.find("warmup:") == std::string::npos ? "warmup:\n  days: 0\n" : "") +
+                          extra_yaml);
         tracking_secret_init(cfg.tracking.secret_file);
         admin = std::make_unique<Admin>(cfg);
     }
@@ -222,7 +223,8 @@ inline std::vector<std::string> verify_dkim(const std::string& message, const st
     DKIM_LIB* lib = dkim_init(nullptr, nullptr);
     dkim_query_t qtype = DKIM_QUERY_FILE;
     dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_QUERYMETHOD, &qtype, sizeof qtype);
-    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_QUERYINFO, const_cast<char*>(keyfile.c_str()), keyfile.size());
+    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_QUERYINFO, const_cast<char*>(keyfile.c_str()),
+                 keyfile.size());
     DKIM_STAT st;
     DKIM* v = dkim_verify(lib, reinterpret_cast<const unsigned char*>("test"), nullptr, &st);
     const size_t split = message.find("\r\n\r\n");

@@ -22,10 +22,8 @@ struct Signed {
 
 Signed sign(const DkimLibrary& lib, const KeyPair& kp, KeyAlgorithm alg) {
     const std::vector<std::pair<std::string, std::string>> headers = {
-        {"From", " Joe <joe@example.com>"},
-        {"To", " you@example.net"},
-        {"Subject", " folded\n\tsubject"},
-        {"List-Unsubscribe", " <https://t.example/u/x>"},
+        {"From", " Joe <joe@example.com>"}, {"To", " you@example.net"},
+        {"Subject", " folded\n\tsubject"},  {"List-Unsubscribe", " <https://t.example/u/x>"},
         {"X-Not-Signed", " anything"},
     };
     const std::string body = "Hello,  world \r\n\r\nbye\r\n\r\n";
@@ -101,13 +99,14 @@ BOOST_AUTO_TEST_CASE(rsa_and_ed25519_verify) {
 BOOST_AUTO_TEST_CASE(bad_keys_are_refused) {
     DkimLibrary lib;
     BOOST_CHECK_THROW(DkimSigner(lib, "x", "not a key", "example.com", "sel", KeyAlgorithm::rsa), Error);
-    BOOST_CHECK_THROW(DkimSigner(lib, "x", std::string("-----BEGIN\0", 11), "example.com", "sel", KeyAlgorithm::rsa),
-                      Error);
+    BOOST_CHECK_THROW(
+        DkimSigner(lib, "x", std::string("-----BEGIN\0", 11), "example.com", "sel", KeyAlgorithm::rsa),
+        Error);
     // A syntactically PEM but broken key fails when the signature is made.
     bool threw = false;
     try {
-        DkimSigner s(lib, "x", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "example.com",
-                     "sel", KeyAlgorithm::rsa);
+        DkimSigner s(lib, "x", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                     "example.com", "sel", KeyAlgorithm::rsa);
         s.header("From", " a@example.com");
         s.end_of_headers();
         s.finish();

@@ -34,7 +34,8 @@ BOOST_AUTO_TEST_CASE(from_table) {
         {"quoted local part with @", {" \"a@b\"@evil.example"}, "evil.example"},
         // Hostile.
         {"address in display name", {" \"ceo@bank.example\" <x@evil.example>"}, "evil.example"},
-        {"encoded address in display name", {" =?utf-8?b?Y2VvQGJhbmsuZXhhbXBsZQ==?= <x@evil.example>"},
+        {"encoded address in display name",
+         {" =?utf-8?b?Y2VvQGJhbmsuZXhhbXBsZQ==?= <x@evil.example>"},
          "evil.example"},
         {"two From headers", {" a@example.com", " b@example.com"}, "", "2 From"},
         {"no From header", {}, "", "no From"},

@@ -3,13 +3,13 @@
 // listening socket: outpost sets TCP_NODELAY on it and Linux copies it to
 // each accepted connection).
 #define BOOST_TEST_MODULE listen
-#include <boost/test/unit_test.hpp>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
 
 #include "milter/listen.h"
 #include "store/error.h"
@@ -30,14 +30,17 @@ BOOST_AUTO_TEST_CASE(listen_specs) {
     BOOST_TEST(parse_listen("inet6:8891@::1").address == "::1");
     for (const char* bad : {"", "unix:", "unix:relative", "inet:", "inet:0@127.0.0.1", "inet:70000",
                             "inet:x@127.0.0.1", "tcp:8891", "/run/x.sock"})
-        BOOST_TEST_CONTEXT(bad) { BOOST_CHECK_THROW(parse_listen(bad), Error); }
+        BOOST_TEST_CONTEXT(bad) {
+            BOOST_CHECK_THROW(parse_listen(bad), Error);
+        }
 }
 
 BOOST_AUTO_TEST_CASE(socket_modes) {
     BOOST_TEST(parse_socket_mode("0660") == 0660u);
     BOOST_TEST(parse_socket_mode("660") == 0660u);
-    for (const char* bad : {"", "0999", "rw", "01777"})
-        BOOST_TEST_CONTEXT(bad) { BOOST_CHECK_THROW(parse_socket_mode(bad), Error); }
+    for (const char* bad : {"", "0999", "rw", "01777"}) BOOST_TEST_CONTEXT(bad) {
+            BOOST_CHECK_THROW(parse_socket_mode(bad), Error);
+        }
 }
 
 BOOST_AUTO_TEST_CASE(nodelay_set_on_listener_reaches_accepted_sockets) {

@@ -13,8 +13,8 @@ using namespace outpost::test;
 
 namespace {
 
-std::vector<std::pair<std::string, std::string>> plain(const std::string& from,
-                                                       std::vector<std::pair<std::string, std::string>> extra = {}) {
+std::vector<std::pair<std::string, std::string>> plain(
+    const std::string& from, std::vector<std::pair<std::string, std::string>> extra = {}) {
     std::vector<std::pair<std::string, std::string>> h = {
         {"From", " " + from},
         {"To", " rcpt@example.net"},
@@ -193,8 +193,10 @@ BOOST_AUTO_TEST_CASE(replies_for_every_domain_state) {
         BOOST_TEST_CONTEXT(c.label) {
             Send s;
             s.sasl = c.sasl;
-            if (c.from) s.headers = plain(c.from);
-            else s.headers = {{"To", " x@example.net"}, {"Subject", " s"}};
+            if (c.from)
+                s.headers = plain(c.from);
+            else
+                s.headers = {{"To", " x@example.net"}, {"Subject", " s"}};
             Delivery r = send_message(f.runtime(), s);
             check_reply(r.eoh, c.code, c.xcode, c.token);
             BOOST_TEST(r.mta.log.empty());  // refused before end of message: nothing changed
@@ -282,7 +284,8 @@ BOOST_AUTO_TEST_CASE(unsubscribe_forms_and_existing_headers) {
     BOOST_TEST(lu->value.rfind("<mailto:unsubscribe@relay.test?subject=unsubscribe%20", 0) == 0);
     BOOST_TEST(!find(r, "List-Unsubscribe-Post"));
     // The token is genuine and names only the domain.
-    const std::string token = lu->value.substr(lu->value.find("%20") + 3, lu->value.size() - lu->value.find("%20") - 4);
+    const std::string token =
+        lu->value.substr(lu->value.find("%20") + 3, lu->value.size() - lu->value.find("%20") - 4);
     auto p = f.runtime().tokens->verify(token);
     BOOST_REQUIRE(p.has_value());
     BOOST_TEST(p->kind == "m");

@@ -1,9 +1,9 @@
 // test_reply.cpp - the one mapper from stage results to libmilter status and
 // SMTP reply.
 #define BOOST_TEST_MODULE reply
-#include <boost/test/unit_test.hpp>
-
 #include <libmilter/mfapi.h>
+
+#include <boost/test/unit_test.hpp>
 
 #include "milter/reply.h"
 
@@ -24,14 +24,14 @@ BOOST_AUTO_TEST_CASE(mapper_table) {
          SMFIS_TEMPFAIL, "452", "4.7.1", "WARMUP_LIMIT_EXCEEDED resets 00:00 UTC"},
         {"pending tempfail", StageResult::refuse("451", "4.7.1", "DOMAIN_PENDING_VERIFICATION", "wait"),
          SMFIS_TEMPFAIL, "451", "4.7.1", "DOMAIN_PENDING_VERIFICATION wait"},
-        {"internal", StageResult::internal("DKIM_KEY_UNAVAILABLE", "try later"), SMFIS_TEMPFAIL, "451", "4.3.0",
-         "DKIM_KEY_UNAVAILABLE try later"},
+        {"internal", StageResult::internal("DKIM_KEY_UNAVAILABLE", "try later"), SMFIS_TEMPFAIL, "451",
+         "4.3.0", "DKIM_KEY_UNAVAILABLE try later"},
         {"bad code becomes 451", StageResult::refuse("250", "2.0.0", "OOPS", "bug"), SMFIS_TEMPFAIL, "451",
          "4.3.0", "OOPS bug"},
-        {"mismatched class", StageResult::refuse("550", "4.7.1", "OOPS", "bug"), SMFIS_TEMPFAIL, "451", "4.3.0",
-         "OOPS bug"},
-        {"CR LF and percent cleaned", StageResult::policy("FROM_INVALID", "a\r\nb%s\x01"), SMFIS_REJECT, "550",
-         "5.7.1", "FROM_INVALID a  bs"},
+        {"mismatched class", StageResult::refuse("550", "4.7.1", "OOPS", "bug"), SMFIS_TEMPFAIL, "451",
+         "4.3.0", "OOPS bug"},
+        {"CR LF and percent cleaned", StageResult::policy("FROM_INVALID", "a\r\nb%s\x01"), SMFIS_REJECT,
+         "550", "5.7.1", "FROM_INVALID a  bs"},
     };
     for (const auto& c : cases) {
         BOOST_TEST_CONTEXT(c.label) {

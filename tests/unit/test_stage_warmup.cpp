@@ -1,9 +1,8 @@
 // test_stage_warmup.cpp - the warmup reservation is exact under concurrency:
 // 60 threads, one recipient each, against 50 left -> exactly 50 reserved.
 #define BOOST_TEST_MODULE stage_warmup
-#include <boost/test/unit_test.hpp>
-
 #include <atomic>
+#include <boost/test/unit_test.hpp>
 #include <thread>
 
 #include "milter/stages/warmup.h"
@@ -26,8 +25,10 @@ BOOST_AUTO_TEST_CASE(sixty_threads_fifty_left) {
     for (int i = 0; i < 60; ++i)
         threads.emplace_back([&] {
             while (!go.load()) std::this_thread::yield();
-            if (milter::reserve_recipients(store, "example.com", now, 1, 60).ok) ++accepted;
-            else ++refused;
+            if (milter::reserve_recipients(store, "example.com", now, 1, 60).ok)
+                ++accepted;
+            else
+                ++refused;
         });
     go = true;
     for (auto& t : threads) t.join();

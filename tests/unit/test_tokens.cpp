@@ -1,8 +1,8 @@
 // test_tokens.cpp - HMAC tokens and the tracking secret file.
 #define BOOST_TEST_MODULE tokens
-#include <boost/test/unit_test.hpp>
-
 #include <sys/stat.h>
+
+#include <boost/test/unit_test.hpp>
 
 #include "store/error.h"
 #include "store/secrets.h"
@@ -75,7 +75,9 @@ BOOST_AUTO_TEST_CASE(tampered_tokens_are_refused) {
         {"huge", std::string(5000, 'A') + "." + t.substr(dot + 1)},
         {"truncated mac", t.substr(0, t.size() - 2)},
     };
-    for (const auto& c : cases) BOOST_TEST_CONTEXT(c.label) { BOOST_TEST(!keys.verify(c.token).has_value()); }
+    for (const auto& c : cases) BOOST_TEST_CONTEXT(c.label) {
+            BOOST_TEST(!keys.verify(c.token).has_value());
+        }
 }
 
 BOOST_AUTO_TEST_CASE(wrong_or_unknown_key_id) {
@@ -122,7 +124,8 @@ BOOST_AUTO_TEST_CASE(secret_file_rules) {
     ::chmod(path.c_str(), 0644);
     BOOST_CHECK_THROW(TokenKeys::load(path), Error);  // world-readable refused
     ::chmod(path.c_str(), 0640);
-    test::write_file(path, "k1 " + base64url(std::string(32, 'a')) + "\nk1 " + base64url(std::string(32, 'b')) + "\n");
+    test::write_file(
+        path, "k1 " + base64url(std::string(32, 'a')) + "\nk1 " + base64url(std::string(32, 'b')) + "\n");
     ::chmod(path.c_str(), 0600);
     BOOST_CHECK_THROW(TokenKeys::load(path), Error);  // repeated kid
     test::write_file(path, "k1 short\n");
@@ -132,11 +135,12 @@ BOOST_AUTO_TEST_CASE(secret_file_rules) {
 }
 
 BOOST_AUTO_TEST_CASE(base64url_decoding) {
-    for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)})
+    for (const std::string& s :
+         std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)})
         BOOST_TEST(base64url_decode(base64url(s)).value() == s);
-    BOOST_TEST(!base64url_decode("a").has_value());    // impossible length
-    BOOST_TEST(!base64url_decode("ab+c").has_value()); // not the URL alphabet
-    BOOST_TEST(!base64url_decode("ab=").has_value());  // no padding
-    BOOST_TEST(!base64url_decode("YR").has_value());   // non-canonical trailing bits
+    BOOST_TEST(!base64url_decode("a").has_value());     // impossible length
+    BOOST_TEST(!base64url_decode("ab+c").has_value());  // not the URL alphabet
+    BOOST_TEST(!base64url_decode("ab=").has_value());   // no padding
+    BOOST_TEST(!base64url_decode("YR").has_value());    // non-canonical trailing bits
     BOOST_TEST(base64url_decode("YQ").value() == "a");
 }
