@@ -8,12 +8,30 @@
 //
 // outpost-milter reads the file at start and on SIGHUP: run `kill -HUP` (or
 // `systemctl reload outpost-milter`) after a rotation.
+#include <pwd.h>
+#include <unistd.h>
+
 #include <iostream>
 
 #include "control/ctl.h"
 #include "store/tokens.h"
 
 namespace outpost::ctl {
+namespace {
+
+// Run as root, `init` gives the file to the group of milter.user (mode
+// 0640), so outpost-milter can read it after dropping privileges; trackd's
+// user reads it as a member of that group.
+std::string share_with_milter(const Config& cfg, const std::string& path) {
+    if (::geteuid() != 0 || cfg.milter.user.empty()) return "";
+    const struct passwd* pw = ::getpwnam(cfg.milter.user.c_str());
+    if (!pw) return "; note: user " + cfg.milter.user + " does not exist yet, so the file stays root's";
+    if (::chown(path.c_str(), 0, pw->pw_gid) != 0)
+        return "; warning: could not give it to the group of " + cfg.milter.user;
+    return ", group of " + cfg.milter.user;
+}
+
+}  // namespace
 
 void register_tracking_commands(CLI::App& app, Context& ctx) {
     auto* tr = app.add_subcommand("tracking", "secrets that sign tracking and unsubscribe links");
@@ -22,7 +40,8 @@ void register_tracking_commands(CLI::App& app, Context& ctx) {
         ->callback([&ctx] {
             const std::string& path = ctx.config().tracking.secret_file;
             const std::string kid = tracking_secret_init(path);
-            std::cout << "created " << path << " with key " << kid << " (mode 0640)\n";
+            const std::string shared = share_with_milter(ctx.config(), path);
+            std::cout << "created " << path << " with key " << kid << " (mode 0640" << shared << ")\n";
         });
     tr->add_subcommand("rotate", "append a new secret; old links keep working")->callback([&ctx] {
         const std::string& path = ctx.config().tracking.secret_file;
