@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -75,8 +76,14 @@ void prepare_socket_dir(const ListenSpec& spec) {
     ::chmod(dir.c_str(), 0755);
 }
 
-void secure_socket(const ListenSpec& spec, mode_t mode, const std::string& group) {
+void secure_socket(const ListenSpec& spec, mode_t mode, const std::string& owner, const std::string& group) {
     if (spec.kind != ListenSpec::Kind::unix_socket) return;
+    if (!owner.empty() && ::geteuid() == 0) {
+        const struct passwd* pw = ::getpwnam(owner.c_str());
+        if (pw && ::chown(spec.path.c_str(), pw->pw_uid, static_cast<gid_t>(-1)) != 0)
+            throw Error(Exit::environment, "SOCKET_ERROR",
+                        "cannot give " + spec.path + " to " + owner + ": " + std::strerror(errno));
+    }
     if (!group.empty()) {
         struct group* g = ::getgrnam(group.c_str());
         if (!g)

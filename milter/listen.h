@@ -36,9 +36,10 @@ mode_t parse_socket_mode(const std::string& text);
 // user can reach the socket; the socket's own mode guards it).
 void prepare_socket_dir(const ListenSpec& spec);
 
-// After smfi_opensocket: chmod the unix socket, and chgrp it to `group`
-// ("" = leave). Throws Error(environment).
-void secure_socket(const ListenSpec& spec, mode_t mode, const std::string& group);
+// After smfi_opensocket: chmod the unix socket, give it to `owner` ("" =
+// leave; the milter's own user, so it can still reach its socket after
+// dropping privileges) and to `group` ("" = leave). Throws Error.
+void secure_socket(const ListenSpec& spec, mode_t mode, const std::string& owner, const std::string& group);
 
 // Sets TCP_NODELAY on every listening TCP socket of this process; returns
 // how many it set.

@@ -207,7 +207,7 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     if (smfi_opensocket(true) == MI_FAILURE)
         throw Error(Exit::environment, "SOCKET_ERROR",
                     "cannot listen on " + spec.libmilter + " (in use, or no permission?)");
-    secure_socket(spec, mode, cfg->milter.socket_group);
+    secure_socket(spec, mode, cfg->milter.user, cfg->milter.socket_group);
     if (spec.kind != ListenSpec::Kind::unix_socket) {
         const int n = set_nodelay_on_listeners();
         if (n == 0)
