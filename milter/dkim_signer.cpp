@@ -124,11 +124,21 @@ void DkimSigner::end_of_headers() {
 
 void DkimSigner::body(const unsigned char* data, size_t len) {
     if (len == 0) return;
+    body_seen_ = true;
+    ends_crlf_ = len >= 2 ? (data[len - 2] == '\r' && data[len - 1] == '\n')
+                          : (data[0] == '\n' && last_cr_);
+    last_cr_ = data[len - 1] == '\r';
     DKIM_STAT st = dkim_body(dkim_.get(), const_cast<u_char*>(data), len);
     if (st != DKIM_STAT_OK) fail("dkim_body", st);
 }
 
 std::string DkimSigner::finish() {
+    // A body always reaches its recipient ending in CRLF (SMTP's DATA needs
+    // it; MTAs add it); libopendkim insists on seeing it.
+    if (body_seen_ && !ends_crlf_) {
+        static const unsigned char crlf[] = {'\r', '\n'};
+        body(crlf, 2);
+    }
     DKIM_STAT st = dkim_eom(dkim_.get(), nullptr);
     if (st != DKIM_STAT_OK) fail("dkim_eom", st);
     u_char* buf = nullptr;

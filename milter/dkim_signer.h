@@ -75,6 +75,7 @@ private:
     std::string selector_;
     KeyAlgorithm alg_;
     std::string scratch_;
+    bool body_seen_ = false, ends_crlf_ = false, last_cr_ = false;
 };
 
 }  // namespace outpost::milter

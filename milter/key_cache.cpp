@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 
+#include "milter/key_reuse.h"
 #include "store/error.h"
 
 namespace outpost::milter {
@@ -34,6 +35,7 @@ std::shared_ptr<const PrivateKey> KeyCache::get(const std::string& domain, const
         throw Error(Exit::environment, "DKIM_KEY_UNAVAILABLE", e.what());
     }
     key->algorithm = sel.algorithm;
+    key->registered = register_parsed_key(key->pem);
     if (key->public_b64 != sel.public_key)
         throw Error(Exit::environment, "DKIM_KEY_UNAVAILABLE",
                     "DKIM key file " + dir_.path(domain, sel.name) +

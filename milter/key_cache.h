@@ -25,6 +25,7 @@ struct PrivateKey {
     std::string pem;
     std::string public_b64;
     KeyAlgorithm algorithm = KeyAlgorithm::rsa;
+    bool registered = false;  // parsed once for libopendkim (key_reuse.h)
     ~PrivateKey();
 };
 

@@ -5,6 +5,7 @@
 #define BOOST_TEST_MODULE pipeline
 #include <boost/test/unit_test.hpp>
 
+#include "milter/key_reuse.h"
 #include "milter/stages/identify.h"
 #include "milter_fixture.h"
 
@@ -61,6 +62,23 @@ BOOST_AUTO_TEST_CASE(key_header_identifies_signs_and_is_removed) {
     BOOST_TEST(find(r, "List-Unsubscribe-Post"));
     auto results = verify_dkim(r.delivered(), {d}, f.dir.path + "/keys.txt");
     BOOST_TEST(results == std::vector<std::string>{d.selectors[0].name + ":ok"});
+}
+
+BOOST_AUTO_TEST_CASE(keys_are_parsed_once_not_per_message) {
+    MilterFixture f;
+    Domain d = f.add_verified("example.com", "both");
+    f.add_key("k", sasl_key("k"));
+    Send s;
+    s.sasl = "k";
+    s.headers = plain("a@example.com");
+    const size_t before = milter::parsed_key_reuses();
+    for (int i = 0; i < 3; ++i) {
+        Delivery r = send_message(f.runtime(), s);
+        BOOST_REQUIRE(r.eom.is_next());
+        BOOST_TEST(verify_dkim(r.delivered(), {d}, f.dir.path + "/k.txt").size() == 2u);
+    }
+    // libopendkim asked for each key at each signature and got the parsed one.
+    BOOST_TEST(milter::parsed_key_reuses() - before == 6u);
 }
 
 BOOST_AUTO_TEST_CASE(signature_covers_the_body_as_streamed) {
