@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -66,6 +67,20 @@ mode_t parse_socket_mode(const std::string& text) {
 
 void prepare_socket_dir(const ListenSpec& spec) {
     if (spec.kind != ListenSpec::Kind::unix_socket) return;
+    // libmilter removes a socket file left behind; make sure it is not the
+    // socket of a milter still running.
+    struct stat st {};
+    if (::lstat(spec.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::memcpy(a.sun_path, spec.path.c_str(), std::min(spec.path.size() + 1, sizeof a.sun_path - 1));
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const bool live = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        if (fd >= 0) ::close(fd);
+        if (live)
+            throw Error(Exit::environment, "SOCKET_IN_USE",
+                        spec.path + " is the socket of a running milter; stop it first");
+    }
     const std::filesystem::path dir = std::filesystem::path(spec.path).parent_path();
     std::error_code ec;
     if (std::filesystem::exists(dir, ec)) return;

@@ -32,8 +32,10 @@ ListenSpec parse_listen(const std::string& text);
 // "0660" -> 0660; throws Error(config) naming milter.socket_mode.
 mode_t parse_socket_mode(const std::string& text);
 
-// Creates the socket's parent directory if missing (mode 0755, so the MTA's
-// user can reach the socket; the socket's own mode guards it).
+// Refuses a unix socket path where a milter is still answering
+// (SOCKET_IN_USE); creates the socket's parent directory if missing (mode
+// 0755, so the MTA's user can reach the socket; the socket's own mode
+// guards it).
 void prepare_socket_dir(const ListenSpec& spec);
 
 // After smfi_opensocket: chmod the unix socket, give it to `owner` ("" =

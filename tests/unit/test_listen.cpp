@@ -7,12 +7,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 
 #include "milter/listen.h"
 #include "store/error.h"
+#include "testutil.h"
 
 using namespace outpost;
 using namespace outpost::milter;
@@ -64,4 +66,20 @@ BOOST_AUTO_TEST_CASE(nodelay_set_on_listener_reaches_accepted_sockets) {
     ::close(s);
     ::close(c);
     ::close(l);
+}
+
+BOOST_AUTO_TEST_CASE(a_live_socket_is_not_taken_over_a_stale_one_is) {
+    test::TempDir dir;
+    const ListenSpec spec = parse_listen("unix:" + dir.path + "/run/m.sock");
+    prepare_socket_dir(spec);  // creates run/
+    BOOST_TEST(std::filesystem::is_directory(dir.path + "/run"));
+    int l = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", spec.path.c_str());
+    BOOST_REQUIRE(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    BOOST_REQUIRE(::listen(l, 4) == 0);
+    BOOST_CHECK_THROW(prepare_socket_dir(spec), Error);
+    ::close(l);                         // the file stays: stale
+    BOOST_CHECK_NO_THROW(prepare_socket_dir(spec));
 }
