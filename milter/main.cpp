@@ -37,7 +37,10 @@
  *
  *      Changes made with outpostctl (domains, keys, suppressions) take
  *      effect on the next message: every message reads one fresh snapshot of
- *      the store. DKIM keys are read once and kept in memory.
+ *      the store. DKIM keys are read (and parsed) once and kept in memory;
+ *      a key file that does not match the public key in the store is
+ *      refused. Counters are written without fsync and synced once a
+ *      second.
  *
  *      -f, --foreground  stay in the foreground and log to stderr (for
  *                        systemd Type=simple and tests); otherwise log to
@@ -71,7 +74,10 @@
  *      libmilter answers SIGHUP by stopping, and stops on SIGTERM without
  *      letting sessions finish. To reload and to drain instead, this program
  *      interposes sigwait(3), the call libmilter's signal thread waits in
- *      (see the definition at the end of this file).
+ *      (see the definition at the end of this file). In the same way the
+ *      program defines PEM_read_bio_PrivateKey, so that libopendkim, which
+ *      parses the signing key for every signature, gets the key KeyCache
+ *      parsed once (milter/key_reuse.h); any other parse goes to OpenSSL.
  *
  * STANDARDS
  *      RFC 5322 (From), RFC 6376 and RFC 8463 (DKIM, ed25519-sha256),
