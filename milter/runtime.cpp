@@ -1,12 +1,49 @@
 // runtime.cpp - configuration generations.
 #include "milter/runtime.h"
 
+#include <cctype>
+#include <cstring>
+
 #include "store/error.h"
 
 namespace outpost::milter {
+namespace {
+
+[[noreturn]] void bad(const Config& cfg, const std::string& what) {
+    throw Error(Exit::config, "", cfg.source + ": " + what);
+}
+
+bool host_chars(const std::string& s, const char* extra) {
+    if (s.empty()) return false;
+    for (unsigned char c : s)
+        if (!(std::isalnum(c) || c == '.' || c == '-' || std::strchr(extra, c))) return false;
+    return true;
+}
+
+// What the milter puts into messages must be well-formed whatever the
+// configuration says: checked once here, not per message.
+void validate(const Config& cfg) {
+    if (!host_chars(cfg.tracking.host, ":"))
+        bad(cfg, "tracking.host '" + cfg.tracking.host +
+                     "' must be a host name (it goes into https://HOST/u/...)");
+    if (!host_chars(cfg.relay.hostname, ""))
+        bad(cfg, "relay.hostname '" + cfg.relay.hostname + "' must be a host name");
+    const std::string& m = cfg.milter.unsubscribe_mailto;
+    if (m.empty() || m.find_first_of("<>?%&\"\\ \t\r\n,;") != std::string::npos ||
+        m.find('@') != m.rfind('@'))
+        bad(cfg, "milter.unsubscribe_mailto '" + m + "' must be a local part or one address");
+    const std::string& r = cfg.milter.sandbox_recipient;
+    const auto at = r.find('@');
+    if (at == std::string::npos || at == 0 || at + 1 == r.size() ||
+        r.find_first_of("<> \t\r\n,;\"") != std::string::npos)
+        bad(cfg, "milter.sandbox_recipient '" + r + "' must be an address such as sandbox@relay.example.net");
+}
+
+}  // namespace
 
 std::shared_ptr<const Runtime> make_runtime(const std::shared_ptr<const Config>& cfg,
                                             const Runtime* previous) {
+    validate(*cfg);
     auto rt = std::make_shared<Runtime>();
     rt->config = cfg;
     if (previous && previous->config->store.path == cfg->store.path) {
