@@ -10,8 +10,7 @@ namespace {
 StageResult exceeded(const std::string& domain, int64_t limit, int64_t used) {
     return StageResult::refuse("452", "4.7.1", "WARMUP_LIMIT_EXCEEDED",
                                domain + " may send to " + std::to_string(limit) + " recipients today (" +
-                                   std::to_string(used) +
-                                   " used) while it warms up; the limit resets 00:00 UTC");
+                                   std::to_string(used) + " used); the limit resets 00:00 UTC");
 }
 
 }  // namespace
