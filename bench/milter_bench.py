@@ -21,6 +21,7 @@ Usage: bench/milter_bench.py [--messages 500] [--sessions 10] [--size 5000]
 Traffic: 127.0.0.1 only; every wait is bounded.
 """
 import argparse
+import base64
 import os
 import re
 import shutil
@@ -66,22 +67,53 @@ def start_smtp_sink(tmp):
     return proc, port
 
 
-def start_opendkim(tmp, dns):
+def start_opendkim(tmp, dns, inet):
+    """OpenDKIM signing bench.example with selector obench, its public key
+    published in the loopback DNS; returns (process, Postfix milter spec)."""
     d = os.path.join(tmp, "opendkim")
     os.makedirs(d)
     key = os.path.join(d, "bench.private")
     subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
                     "-out", key], check=True, capture_output=True)
     os.chmod(key, 0o600)
-    sock = os.path.join(d, "opendkim.sock")
+    pub = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    dns.add("obench._domainkey." + DOMAIN, "TXT",
+            "v=DKIM1; k=rsa; p=" + base64.b64encode(pub).decode())
+    dns.apply()
+    if inet:
+        port = lab.free_port()
+        socket_spec, milter = "inet:%d@127.0.0.1" % port, "inet:127.0.0.1:%d" % port
+        ready = lambda: lab.tcp_listening(port)  # noqa: E731
+    else:
+        sock = os.path.join(d, "opendkim.sock")
+        socket_spec, milter = "local:" + sock, "unix:" + sock
+        ready = lambda: lab.unix_listening(sock)  # noqa: E731
     conf = os.path.join(d, "opendkim.conf")
     with open(conf, "w") as f:
         f.write("Syslog no\nBackground no\nMode s\nCanonicalization relaxed/relaxed\n"
-                "Domain %s\nSelector obench\nKeyFile %s\nSocket local:%s\nUMask 000\n"
-                "InternalHosts 127.0.0.1\nRequireSafeKeys false\nPidFile %s/pid\n" % (DOMAIN, key, sock, d))
+                "Domain %s\nSelector obench\nKeyFile %s\nSocket %s\nUMask 000\n"
+                "InternalHosts 127.0.0.1\nRequireSafeKeys false\nPidFile %s/pid\n"
+                % (DOMAIN, key, socket_spec, d))
     proc = lab.Process(["/usr/sbin/opendkim", "-f", "-x", conf], os.path.join(d, "log")).start()
-    proc.wait_ready(lambda: lab.unix_listening(sock), 15, "opendkim socket")
-    return proc, sock
+    proc.wait_ready(ready, 15, "opendkim on " + socket_spec)
+    return proc, milter
+
+
+def probe(pf, probe_sink, dns, name):
+    """One message through `pf` to the probe sink: the signature each setup
+    adds must verify (dkimpy), so the benchmark compares real signing."""
+    probe_sink.clear()
+    subprocess.run(["/usr/sbin/smtp-source", "-m", "1", "-l", "200", "-f", "sender@" + DOMAIN,
+                    "-t", "check@probe.test", "127.0.0.1:%d" % pf.smtp_port], check=True,
+                   timeout=60, stdout=subprocess.DEVNULL)
+    msg = probe_sink.wait_for(1, 30)[0]
+    results = lab.verify_dkim(msg.data, dns.port)
+    if name == "postfix":
+        assert not results, "postfix alone signed?"
+        return "unsigned"
+    assert results and all(r.ok for r in results), "%s: DKIM did not verify: %s" % (name, results)
+    return ", ".join("dkim=pass s=%s a=%s" % (r.selector, r.algorithm) for r in results)
 
 
 def main():
@@ -119,18 +151,23 @@ def main():
         outpost_milter = ("unix:" + op.sock) if listen.startswith("unix:") else \
             "inet:127.0.0.1:%s" % listen.split(":")[1].split("@")[0]
 
-        odk, odk_sock = start_opendkim(tmp, op.dns)
+        odk, odk_milter = start_opendkim(tmp, op.dns, args.socket == "inet")
         started.append(odk.stop)
+        probe_sink = lab.Sink().start()
+        started.append(probe_sink.stop)
 
         setups = {}
-        for name, milter in (("postfix", None), ("opendkim", "unix:" + odk_sock),
+        for name, milter in (("postfix", None), ("opendkim", odk_milter),
                              ("outpost", outpost_milter)):
             pf = lab.Postfix(tmp, sink_port, milter=milter, name="pf-" + name,
                              extra={"local_header_rewrite_clients": "",
-                                    "default_process_limit": "100"})
+                                    "default_process_limit": "100",
+                                    "transport_maps": "inline:{probe.test=smtp:[127.0.0.1]:%d}"
+                                                      % probe_sink.port})
             pf.start()
             started.append(pf.stop)
             setups[name] = pf
+            print("%-9s probe: %s" % (name, probe(pf, probe_sink, op.dns, name)), flush=True)
 
         # Warm each up (process spawn, key load), then alternate.
         warm = argparse.Namespace(**dict(vars(args), messages=20))

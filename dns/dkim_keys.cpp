@@ -98,6 +98,7 @@ void KeyDir::write(const std::string& domain, const std::string& selector, const
     if (ec) env_fail("cannot create key directory " + dir_ + ": " + ec.message() +
                      "; create it or set store.keys to a writable directory");
     ::chmod(dir_.c_str(), 0700);
+    owner_.give(dir_);
     const std::string final_path = path(domain, selector);
     if (::access(final_path.c_str(), F_OK) == 0)
         env_fail("key file " + final_path + " already exists; remove it if it is stale");
@@ -106,6 +107,7 @@ void KeyDir::write(const std::string& domain, const std::string& selector, const
     if (fd < 0) env_fail("cannot write " + tmp + ": " + std::strerror(errno) +
                          "; run as root or the outpost user, or fix store.keys");
     ::fchmod(fd, 0600);
+    owner_.give(tmp);
     bool ok = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) && ::fsync(fd) == 0;
     ::close(fd);
     if (!ok || ::rename(tmp.c_str(), final_path.c_str()) != 0) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "store/model.h"
+#include "store/owner.h"
 
 namespace outpost {
 
@@ -28,7 +29,7 @@ std::string dkim_txt_value(KeyAlgorithm alg, const std::string& public_b64);
 
 class KeyDir {
 public:
-    explicit KeyDir(std::string dir) : dir_(std::move(dir)) {}
+    explicit KeyDir(std::string dir, ServiceOwner owner = {}) : dir_(std::move(dir)), owner_(owner) {}
     std::string path(const std::string& domain, const std::string& selector) const;
     // Creates the directory (0700) if needed and writes the file atomically
     // with mode 0600. Refuses to overwrite an existing key.
@@ -43,6 +44,7 @@ public:
 
 private:
     std::string dir_;
+    ServiceOwner owner_;  // new directories and files are given to it
 };
 
 }  // namespace outpost

@@ -94,7 +94,16 @@ std::string normalize_address(const std::string& address) {
 }
 
 Admin::Admin(const Config& cfg)
-    : cfg_(cfg), store_(cfg, Store::Mode::read_write), keys_(cfg.store.keys) {}
+    : cfg_(cfg), store_(cfg, Store::Mode::read_write), keys_(cfg.store.keys, ServiceOwner::of(cfg)) {
+    // The milter reads this store and writes its counters: a store created
+    // here as root is given to milter.user.
+    const ServiceOwner owner = ServiceOwner::of(cfg);
+    for (const std::string dir : {cfg.store.path, cfg.store.path + "/counters"}) {
+        owner.give(dir);
+        owner.give(dir + "/data.mdb");
+        owner.give(dir + "/lock.mdb");
+    }
+}
 
 Domain Admin::add_domain(const std::string& input, const AddDomainOptions& o) {
     const DomainName n = normalize_domain(input);

@@ -317,8 +317,14 @@ class Outpost:
             return self.milter
         argv = [milter_path(), "--config", self.config_path, "--foreground"]
         self.milter = lab.Process(argv, self.milter_log).start()
-        self.milter.wait_ready(lambda: lab.unix_listening(self.sock), timeout,
-                               "outpost-milter socket %s" % self.sock)
+        listen = self.config_sections()["milter"]["listen"]
+        if listen.startswith("inet:"):  # inet:PORT@ADDR
+            port = int(listen[len("inet:"):].split("@")[0])
+            self.milter.wait_ready(lambda: lab.tcp_listening(port), timeout,
+                                   "outpost-milter on %s" % listen)
+        else:
+            self.milter.wait_ready(lambda: lab.unix_listening(self.sock), timeout,
+                                   "outpost-milter socket %s" % self.sock)
         return self.milter
 
     def stop_milter(self):

@@ -169,6 +169,30 @@ BOOST_AUTO_TEST_CASE(domain_set_rotate_retire_remove) {
     BOOST_TEST(ctl({"domain", "add", "example.com"}).status == 0);
 }
 
+BOOST_AUTO_TEST_CASE(files_created_as_root_belong_to_the_milter_user) {
+    if (::geteuid() != 0) {
+        BOOST_TEST_MESSAGE("not root: outpostctl cannot chown, nothing to check");
+        return;
+    }
+    Ctl ctl("milter:\n  user: nobody\n");
+    BOOST_REQUIRE(ctl({"domain", "add", "example.com", "--selector", "s1"}).status == 0);
+    const uid_t nobody = 65534;
+    for (const std::string p : {"/store", "/store/data.mdb", "/store/lock.mdb", "/store/counters/data.mdb",
+                                "/keys", "/keys/s1._domainkey.example.com.pem"}) {
+        struct stat st {};
+        BOOST_REQUIRE_MESSAGE(::stat((ctl.dir.path + p).c_str(), &st) == 0, p);
+        BOOST_TEST(st.st_uid == nobody, p << " is owned by uid " << st.st_uid);
+    }
+    // ...and a key written later, while the milter would be running, too.
+    BOOST_REQUIRE(ctl({"domain", "dkim", "rotate", "example.com"}).status == 0);
+    for (auto& e : std::filesystem::directory_iterator(ctl.dir.path + "/keys")) {
+        struct stat st {};
+        ::stat(e.path().c_str(), &st);
+        BOOST_TEST(st.st_uid == nobody, e.path());
+        BOOST_TEST((st.st_mode & 0777) == 0600u, e.path());
+    }
+}
+
 BOOST_AUTO_TEST_CASE(tenants_and_keys) {
     Ctl ctl;
     BOOST_TEST(ctl({"tenant", "add", "acme"}).status == 0);
