@@ -392,6 +392,8 @@ class PrivilegeDropTest(DaemonCase):
         op.add_tenant("acme")
         info = op.add_domain(PRIV, tenant="acme")
         [cls.selector] = [s["name"] for s in info["selectors"]]
+        # A warmup ramp, so that every recipient is counted by the milter.
+        op.ctl("domain", "set", PRIV, "--warmup-days", "14")
         op.add_key("app", tenant="acme", sasl="app")
 
     def test_store_and_keys_belong_to_milter_user(self):
@@ -399,6 +401,16 @@ class PrivilegeDropTest(DaemonCase):
         self.assertEqual((st.st_uid, st.st_mode & 0o777), (self.nobody.pw_uid, 0o600))
         self.assertEqual(os.stat(self.op.store_path).st_uid, self.nobody.pw_uid)
         self.assertEqual(os.stat(self.op.keys_path).st_uid, self.nobody.pw_uid)
+        # Everything outpostctl created (LMDB data and lock files, counters)
+        # is the milter's, so it can write counters and open the store.
+        not_nobody = []
+        for top in (self.op.store_path, self.op.keys_path):
+            for root, dirs, files in os.walk(top):
+                for name in dirs + files:
+                    p = os.path.join(root, name)
+                    if os.lstat(p).st_uid != self.nobody.pw_uid:
+                        not_nobody.append(p)
+        self.assertEqual(not_nobody, [])
 
     def test_runs_as_nobody_and_signs(self):
         pid = self.op.milter.pid
@@ -420,7 +432,9 @@ class PrivilegeDropTest(DaemonCase):
             tokens.append(token)
         for token in tokens:
             self.assertDeliveredSigned(token, PRIV)
-        # Counters were written (and synced, once a second) as nobody.
+        # Counters were written as nobody: outpostctl (root) reads them back.
+        warmup = self.op.domain(PRIV)["warmup"]
+        self.assertEqual(warmup["used_today"], 3, warmup)
         self.assertNotIn("counters sync failed", self.op.milter_log_text())
         self.assertEqual(proc_status(pid)["Uid"].split()[0], str(self.nobody.pw_uid))
 
