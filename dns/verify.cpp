@@ -117,8 +117,20 @@ std::string decoration(const Answer& a) {
     return s;
 }
 
+// Records in c.dnssec the weakest DNSSEC state of the answers a check read
+// (bogus < insecure < secure); unchecked answers (no trust anchor) add nothing.
+void note_dnssec(CheckResult& c, const std::string& st) {
+    if (st.empty()) return;
+    auto rank = [](const std::string& x) { return x == "bogus" ? 0 : x == "insecure" ? 1 : 2; };
+    if (c.dnssec.empty() || rank(st) < rank(c.dnssec)) c.dnssec = st;
+}
+void note_dnssec(CheckResult& c, const Answer& a) {
+    if (a.dnssec != dns::Dnssec::unchecked) note_dnssec(c, dns::to_string(a.dnssec));
+}
+
 CheckResult check_dkim(const Domain& d, const Selector& s, const Answer& a) {
     CheckResult c;
+    note_dnssec(c, a);
     c.name = "dkim:" + s.name;
     c.host = s.name + "._domainkey." + d.name;
     c.expected = dkim_txt_value(s.algorithm, s.public_key);
@@ -350,6 +362,7 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
     // The SPF check of one name (the domain, or its MAIL FROM subdomain).
     auto spf_check = [&](CheckResult& c, const std::string& name, std::string* existing, bool* known) {
         const Answer& a = answer(name, RRType::TXT);
+        note_dnssec(c, a);
         const std::string fresh = spf_record("", cfg_.relay.spf_include);
         c.expected = fresh;
         if (a.failed()) {
@@ -421,6 +434,8 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             const Answer& own = answer(c.host, RRType::TXT);
             const std::string org = dmarc_org(d);
             const Answer* org_a = org.empty() ? nullptr : &answer("_dmarc." + org, RRType::TXT);
+            note_dnssec(c, own);
+            if (org_a && !own.ok()) note_dnssec(c, *org_a);
             const auto own_recs = dmarc_records(own.ok() ? own.values : std::vector<std::string>{});
             auto judge = [&](const std::string& rec, bool inherited, const Answer& from) {
                 const DmarcRecord r = parse_dmarc_record(rec);
@@ -476,6 +491,7 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             const std::string publish = "publish MX " + c.host + " " + mx_want + ". and TXT " + c.host + " " +
                                         dq(spf_record("", cfg_.relay.spf_include));
             const Answer& mx = answer(c.host, RRType::MX);
+            note_dnssec(c, mx);
             c.expected = "MX " + mx_want + "; TXT " + spf_record("", cfg_.relay.spf_include);
             const std::string bounce = strip_dot(cfg_.relay.bounce_host);
             const bool mx_ok = mx.ok() && std::any_of(mx.values.begin(), mx.values.end(), [&](const std::string& v) {
@@ -497,6 +513,7 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             } else {
                 CheckResult s;
                 spf_check(s, c.host, nullptr, nullptr);
+                note_dnssec(c, s.dnssec);
                 c.status = s.status;
                 c.found = "MX " + joined(mx.values, ", ") + "; SPF " + s.found;
                 c.hint = s.hint;
@@ -512,6 +529,7 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             c.required = required_check(cfg_, "tracking");
             const std::string publish = "publish CNAME " + c.host + " " + cfg_.tracking.host + ".";
             const Answer& a = answer(c.host, RRType::CNAME);
+            note_dnssec(c, a);
             if (a.failed()) {
                 c.status = CheckStatus::error;
                 c.found = dns_failure(a);

@@ -74,7 +74,7 @@ void to_json(nlohmann::json& j, const CheckResult& c) {
     j = {{"name", c.name},   {"host", c.host},
          {"expected", c.expected}, {"found", c.found},
          {"status", to_string(c.status)}, {"hint", c.hint},
-         {"required", c.required}};
+         {"required", c.required}, {"dnssec", c.dnssec}};
 }
 void from_json(const nlohmann::json& j, CheckResult& c) {
     get_to(j, "name", c.name);
@@ -83,6 +83,7 @@ void from_json(const nlohmann::json& j, CheckResult& c) {
     get_to(j, "found", c.found);
     get_to(j, "hint", c.hint);
     get_to(j, "required", c.required);
+    get_to(j, "dnssec", c.dnssec);
     c.status = check_status_from(j.value("status", "missing"));
 }
 

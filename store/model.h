@@ -37,6 +37,9 @@ struct CheckResult {
     CheckStatus status = CheckStatus::missing;
     std::string hint;      // what a person should do
     bool required = false;
+    // DNSSEC state of the answers the check read: "" (no trust anchor
+    // configured), "secure", "insecure" or "bogus"; the weakest one counts.
+    std::string dnssec;
 };
 
 // A DKIM selector: one key pair (one algorithm) under one DNS name.

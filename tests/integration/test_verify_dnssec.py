@@ -20,10 +20,11 @@ Zones served:
   plain.test       unsigned, no anchor              -> insecure
   relay.test       unsigned: the relay's SPF include target
 
-The DNSSEC status of each answer shows in a check's `found` text as
-"[DNSSEC secure]" / "[DNSSEC insecure]" (dns/verify.cpp, decoration()); a
-bogus answer makes the look-up fail, so the check is `error` and its
-`found` says why.
+Each check carries the weakest DNSSEC state of the answers it read in its
+`dnssec` field ("" without a trust anchor), and the `found` text of a
+successful answer is tagged "[DNSSEC secure]" / "[DNSSEC insecure]"
+(dns/verify.cpp); a bogus answer makes the look-up fail, so the check is
+`error`, its `dnssec` is "bogus" and its `found` says why.
 """
 
 import json
@@ -325,6 +326,9 @@ dkim: {{ rsa_bits: 1024 }}
             "dkim:" + sel: ["secure"], "spf": ["secure"], "dmarc": ["secure"],
             # the MX carries no decoration; the SPF part of the check does
             "mailfrom": ["secure"], "tracking": ["secure"]})
+        # The structured field says it for every check.
+        self.assertEqual({n: c["dnssec"] for n, c in checks.items()},
+                         {n: "secure" for n in checks})
         # The saved checks say the same.
         r = subprocess.run([outpostctl(), "--config", self.config, "domain", "show", SIGNED, "--json"],
                            capture_output=True, text=True, timeout=60)
@@ -344,6 +348,7 @@ dkim: {{ rsa_bits: 1024 }}
         self.assertEqual((code, out["status"]), (0, "verified"))
         self.assertTrue(all(c["status"] in ("ok", "warn") for c in checks.values()), checks)
         self.assertEqual({n: s for n, s in self.dnssec_states(checks).items() if s}, {})
+        self.assertEqual({n: c["dnssec"] for n, c in checks.items() if c["dnssec"]}, {})
 
     def test_proven_absence_reads_secure(self):
         # partial.signed.test lacks its DKIM and tracking records; signed
@@ -356,6 +361,9 @@ dkim: {{ rsa_bits: 1024 }}
         # (verify.cpp tags only the DKIM check's "missing" with the DNSSEC
         # state; the other checks' "missing" texts carry none.)
         self.assertEqual(checks["tracking"]["status"], "missing", checks)
+        # The structured field carries the proof for every missing record.
+        self.assertEqual(checks["dkim:" + sel]["dnssec"], "secure")
+        self.assertEqual(checks["tracking"]["dnssec"], "secure")
         self.assertEqual(checks["spf"]["status"], "ok")
         self.assertEqual(self.dnssec_states(checks)["spf"], ["secure"])
 
@@ -367,6 +375,7 @@ dkim: {{ rsa_bits: 1024 }}
         self.assertEqual(self.dnssec_states(checks), {
             "dkim:" + sel: ["insecure"], "spf": ["insecure"], "dmarc": ["insecure"],
             "mailfrom": ["insecure"], "tracking": ["insecure"]})
+        self.assertEqual({n: c["dnssec"] for n, c in checks.items()}, {n: "insecure" for n in checks})
 
     def test_zone_outside_the_anchors_reads_insecure(self):
         code, out, checks = self.verify(PLAIN)
@@ -394,6 +403,8 @@ dkim: {{ rsa_bits: 1024 }}
             self.assertEqual(checks[dkim]["status"], "error", checks[dkim])
             self.assertIn("bogus", checks[dkim]["found"])
             self.assertIn("nothing was concluded", checks[dkim]["hint"])
+            self.assertEqual(checks[dkim]["dnssec"], "bogus")
+            self.assertEqual(checks["spf"]["dnssec"], "secure")
             self.assertEqual(self.dnssec_states(checks)["spf"], ["secure"])
             self.assertEqual(checks["spf"]["status"], "ok")
 
