@@ -169,11 +169,16 @@ BOOST_AUTO_TEST_CASE(domain_set_rotate_retire_remove) {
     BOOST_TEST(ctl({"domain", "add", "example.com"}).status == 0);
 }
 
-BOOST_AUTO_TEST_CASE(files_created_as_root_belong_to_the_milter_user) {
-    if (::geteuid() != 0) {
-        BOOST_TEST_MESSAGE("not root: outpostctl cannot chown, nothing to check");
-        return;
+struct RunningAsRoot {
+    boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+        boost::test_tools::assertion_result r(::geteuid() == 0);
+        r.message() << "skipped: needs root (outpostctl chowns only when run as root)";
+        return r;
     }
+};
+
+BOOST_AUTO_TEST_CASE(files_created_as_root_belong_to_the_milter_user,
+                     *boost::unit_test::precondition(RunningAsRoot())) {
     Ctl ctl("milter:\n  user: nobody\n");
     BOOST_REQUIRE(ctl({"domain", "add", "example.com", "--selector", "s1"}).status == 0);
     const uid_t nobody = 65534;
