@@ -2,6 +2,7 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,7 +13,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <sys/stat.h>
 #include <variant>
 
 #include "store/error.h"
@@ -26,7 +26,7 @@ enum class Type { string, integer, boolean, duration, size, percent, list, choic
 using Value = std::variant<std::string, long long, double, bool, std::vector<std::string>>;
 
 struct Param {
-    const char* key;      // dotted path in the YAML file
+    const char* key;  // dotted path in the YAML file
     Type type;
     const char* def;      // default, written as it would be in the YAML file
     double min, max;      // bounds for integer, duration (ms), size, percent
@@ -35,11 +35,21 @@ struct Param {
     std::function<void(Config&, const Value&)> set;
 };
 
-const std::string& S(const Value& v) { return std::get<std::string>(v); }
-long long I(const Value& v) { return std::get<long long>(v); }
-double F(const Value& v) { return std::get<double>(v); }
-const std::vector<std::string>& L(const Value& v) { return std::get<std::vector<std::string>>(v); }
-std::chrono::milliseconds MS(const Value& v) { return std::chrono::milliseconds(I(v)); }
+const std::string& S(const Value& v) {
+    return std::get<std::string>(v);
+}
+long long I(const Value& v) {
+    return std::get<long long>(v);
+}
+double F(const Value& v) {
+    return std::get<double>(v);
+}
+const std::vector<std::string>& L(const Value& v) {
+    return std::get<std::vector<std::string>>(v);
+}
+std::chrono::milliseconds MS(const Value& v) {
+    return std::chrono::milliseconds(I(v));
+}
 
 constexpr double kNoMax = 1e18;
 
@@ -84,8 +94,7 @@ const std::vector<Param>& params() {
          "on SIGTERM, how long to let messages in progress finish before exiting",
          [](Config& c, const Value& v) { c.milter.drain_timeout = MS(v); }},
 
-        {"relay.hostname", Type::string, "relay.example.net", 0, 0, "",
-         "this relay's host name",
+        {"relay.hostname", Type::string, "relay.example.net", 0, 0, "", "this relay's host name",
          [](Config& c, const Value& v) { c.relay.hostname = S(v); }},
         {"relay.ips", Type::ip_list, "[192.0.2.10, 2001:db8::10]", 0, 0, "",
          "addresses the relay sends from: what each domain's SPF must authorize",
@@ -94,14 +103,12 @@ const std::vector<Param>& params() {
          "what domains are told to include: in their SPF record",
          [](Config& c, const Value& v) { c.relay.spf_include = S(v); }},
         {"relay.bounce_host", Type::string, "bounces.relay.example.net", 0, 0, "",
-         "MX target for MAIL FROM subdomains",
-         [](Config& c, const Value& v) { c.relay.bounce_host = S(v); }},
+         "MX target for MAIL FROM subdomains", [](Config& c, const Value& v) { c.relay.bounce_host = S(v); }},
 
         {"dns.upstream", Type::string, "\"\"", 0, 0, "",
          "\"\" resolves recursively; ADDR[@PORT] forwards every query there",
          [](Config& c, const Value& v) { c.dns.upstream = S(v); }},
-        {"dns.timeout", Type::duration, "5s", 100, 120000, "",
-         "time allowed for one DNS query",
+        {"dns.timeout", Type::duration, "5s", 100, 120000, "", "time allowed for one DNS query",
          [](Config& c, const Value& v) { c.dns.timeout = MS(v); }},
         {"dns.deadline", Type::duration, "60s", 100, 3600000, "",
          "time allowed for all the queries of one verify run",
@@ -116,15 +123,14 @@ const std::vector<Param>& params() {
         {"dkim.algorithm", Type::choice, "rsa", 0, 0, "rsa|ed25519|both",
          "key types generated for new domains and rotations",
          [](Config& c, const Value& v) { c.dkim.algorithm = S(v); }},
-        {"dkim.rsa_bits", Type::integer, "2048", 1024, 4096, "",
-         "RSA key size (never below 1024)",
+        {"dkim.rsa_bits", Type::integer, "2048", 1024, 4096, "", "RSA key size (never below 1024)",
          [](Config& c, const Value& v) { c.dkim.rsa_bits = static_cast<int>(I(v)); }},
         {"dkim.selector_prefix", Type::string, "op", 0, 0, "",
          "selectors are PREFIX + creation date, e.g. op20261122",
          [](Config& c, const Value& v) { c.dkim.selector_prefix = S(v); }},
 
-        {"verify.required", Type::list, "[dkim, spf, dmarc]", 0, 0,
-         "dkim|spf|dmarc|mailfrom|tracking", "checks that must pass for a domain to be verified",
+        {"verify.required", Type::list, "[dkim, spf, dmarc]", 0, 0, "dkim|spf|dmarc|mailfrom|tracking",
+         "checks that must pass for a domain to be verified",
          [](Config& c, const Value& v) { c.verify.required = L(v); }},
         {"verify.pending_timeout", Type::duration, "72h", 60000, 31536000000.0, "",
          "a domain pending this long becomes failed",
@@ -141,12 +147,10 @@ const std::vector<Param>& params() {
         {"records.dmarc_policy", Type::choice, "none", 0, 0, "none|quarantine|reject",
          "DMARC policy suggested for new domains",
          [](Config& c, const Value& v) { c.records.dmarc_policy = S(v); }},
-        {"records.ttl", Type::integer, "3600", 60, 604800, "",
-         "TTL written in BIND zone fragments",
+        {"records.ttl", Type::integer, "3600", 60, 604800, "", "TTL written in BIND zone fragments",
          [](Config& c, const Value& v) { c.records.ttl = static_cast<int>(I(v)); }},
 
-        {"warmup.days", Type::integer, "14", 0, 365, "",
-         "length of the warmup ramp; 0 disables warmup",
+        {"warmup.days", Type::integer, "14", 0, 365, "", "length of the warmup ramp; 0 disables warmup",
          [](Config& c, const Value& v) { c.warmup.days = static_cast<int>(I(v)); }},
         {"warmup.first_day", Type::integer, "50", 1, kNoMax, "",
          "recipients allowed on day 0; doubles each day",
@@ -158,8 +162,7 @@ const std::vector<Param>& params() {
         {"tracking.host", Type::string, "t.relay.example.net", 0, 0, "",
          "host name of outpost-trackd that tracking CNAMEs point to",
          [](Config& c, const Value& v) { c.tracking.host = S(v); }},
-        {"tracking.listen", Type::string, "127.0.0.1:8080", 0, 0, "",
-         "address outpost-trackd listens on",
+        {"tracking.listen", Type::string, "127.0.0.1:8080", 0, 0, "", "address outpost-trackd listens on",
          [](Config& c, const Value& v) { c.tracking.listen = S(v); }},
         {"tracking.secret_file", Type::string, "/etc/outpost/tracking.key", 0, 0, "",
          "HMAC secrets for tracking and unsubscribe tokens",
@@ -168,8 +171,7 @@ const std::vector<Param>& params() {
          "largest message rewritten for tracking; larger ones go untracked",
          [](Config& c, const Value& v) { c.tracking.max_bytes = I(v); }},
 
-        {"health.window_days", Type::integer, "7", 1, 90, "",
-         "rolling window for bounce and complaint rates",
+        {"health.window_days", Type::integer, "7", 1, 90, "", "rolling window for bounce and complaint rates",
          [](Config& c, const Value& v) { c.health.window_days = static_cast<int>(I(v)); }},
         {"health.min_volume", Type::integer, "200", 0, kNoMax, "",
          "no suspension below this many messages in the window",
@@ -180,19 +182,15 @@ const std::vector<Param>& params() {
          [](Config& c, const Value& v) { c.health.own.bounce_suspend = F(v); }},
         {"health.own.complaint_warn", Type::percent, "0.1%", 0, 1, "", "own domains: warn above",
          [](Config& c, const Value& v) { c.health.own.complaint_warn = F(v); }},
-        {"health.own.complaint_suspend", Type::percent, "0.5%", 0, 1, "",
-         "own domains: suspend above",
+        {"health.own.complaint_suspend", Type::percent, "0.5%", 0, 1, "", "own domains: suspend above",
          [](Config& c, const Value& v) { c.health.own.complaint_suspend = F(v); }},
         {"health.shared.bounce_warn", Type::percent, "2%", 0, 1, "", "shared domains: warn above",
          [](Config& c, const Value& v) { c.health.shared.bounce_warn = F(v); }},
-        {"health.shared.bounce_suspend", Type::percent, "4%", 0, 1, "",
-         "shared domains: suspend above",
+        {"health.shared.bounce_suspend", Type::percent, "4%", 0, 1, "", "shared domains: suspend above",
          [](Config& c, const Value& v) { c.health.shared.bounce_suspend = F(v); }},
-        {"health.shared.complaint_warn", Type::percent, "0.05%", 0, 1, "",
-         "shared domains: warn above",
+        {"health.shared.complaint_warn", Type::percent, "0.05%", 0, 1, "", "shared domains: warn above",
          [](Config& c, const Value& v) { c.health.shared.complaint_warn = F(v); }},
-        {"health.shared.complaint_suspend", Type::percent, "0.1%", 0, 1, "",
-         "shared domains: suspend above",
+        {"health.shared.complaint_suspend", Type::percent, "0.1%", 0, 1, "", "shared domains: suspend above",
          [](Config& c, const Value& v) { c.health.shared.complaint_suspend = F(v); }},
     };
     return table;
@@ -200,15 +198,24 @@ const std::vector<Param>& params() {
 
 const char* type_name(Type t) {
     switch (t) {
-        case Type::string: return "a string";
-        case Type::integer: return "an integer";
-        case Type::boolean: return "true or false";
-        case Type::duration: return "a duration such as 500ms, 5s, 10m, 72h or 7d";
-        case Type::size: return "a size such as 512KB or 10MB";
-        case Type::percent: return "a percentage such as 0.5%";
-        case Type::list: return "a list such as [a, b]";
-        case Type::choice: return "one of the listed words";
-        case Type::ip_list: return "a list of IP addresses";
+        case Type::string:
+            return "a string";
+        case Type::integer:
+            return "an integer";
+        case Type::boolean:
+            return "true or false";
+        case Type::duration:
+            return "a duration such as 500ms, 5s, 10m, 72h or 7d";
+        case Type::size:
+            return "a size such as 512KB or 10MB";
+        case Type::percent:
+            return "a percentage such as 0.5%";
+        case Type::list:
+            return "a list such as [a, b]";
+        case Type::choice:
+            return "one of the listed words";
+        case Type::ip_list:
+            return "a list of IP addresses";
     }
     return "?";
 }
@@ -243,13 +250,19 @@ std::vector<std::string> split_choices(const char* c) {
     std::vector<std::string> out;
     std::string cur;
     for (const char* p = c; *p; ++p) {
-        if (*p == '|') { out.push_back(cur); cur.clear(); } else cur += *p;
+        if (*p == '|') {
+            out.push_back(cur);
+            cur.clear();
+        } else
+            cur += *p;
     }
     if (!cur.empty()) out.push_back(cur);
     return out;
 }
 
-std::string scalar_text(const YAML::Node& n) { return n.Scalar(); }
+std::string scalar_text(const YAML::Node& n) {
+    return n.Scalar();
+}
 
 void check_bounds(const Param& p, const Where& w, double n, const std::string& shown) {
     if (n < p.min || n > p.max) {
@@ -262,16 +275,14 @@ void check_bounds(const Param& p, const Where& w, double n, const std::string& s
         else if (p.max >= kNoMax)
             o << " (allowed: at least " << static_cast<long long>(p.min) << ")";
         else
-            o << " (allowed: " << static_cast<long long>(p.min) << " to "
-              << static_cast<long long>(p.max) << ")";
+            o << " (allowed: " << static_cast<long long>(p.min) << " to " << static_cast<long long>(p.max)
+              << ")";
         fail(w, o.str());
     }
 }
 
 Value convert(const Param& p, const YAML::Node& n, const Where& w) {
-    auto want = [&]() -> std::string {
-        return std::string(p.key) + " must be " + type_name(p.type);
-    };
+    auto want = [&]() -> std::string { return std::string(p.key) + " must be " + type_name(p.type); };
     const bool list_type = p.type == Type::list || p.type == Type::ip_list;
     if (list_type) {
         if (!n.IsSequence()) fail(w, want());
@@ -285,8 +296,7 @@ Value convert(const Param& p, const YAML::Node& n, const Where& w) {
                 unsigned char buf[16];
                 if (inet_pton(AF_INET, s.c_str(), buf) != 1 && inet_pton(AF_INET6, s.c_str(), buf) != 1)
                     fail(ew, std::string(p.key) + ": '" + s + "' is not an IPv4 or IPv6 address");
-            } else if (!choices.empty() &&
-                       std::find(choices.begin(), choices.end(), s) == choices.end()) {
+            } else if (!choices.empty() && std::find(choices.begin(), choices.end(), s) == choices.end()) {
                 fail(ew, std::string(p.key) + ": '" + s + "' is not one of " + p.choices);
             }
             out.push_back(s);
@@ -335,8 +345,7 @@ Value convert(const Param& p, const YAML::Node& n, const Where& w) {
             return static_cast<long long>(num);
         }
         case Type::percent: {
-            if (!number_with_unit(s, num, unit) || unit != "%")
-                fail(w, want() + ", not '" + s + "'");
+            if (!number_with_unit(s, num, unit) || unit != "%") fail(w, want() + ", not '" + s + "'");
             num /= 100;
             check_bounds(p, w, num, s);
             return num;
@@ -370,7 +379,10 @@ std::string suggestion(const std::string& key) {
     }
     for (const auto& c : candidates) {
         size_t d = edit_distance(key, c);
-        if (d < best_d) { best_d = d; best = c; }
+        if (d < best_d) {
+            best_d = d;
+            best = c;
+        }
     }
     return best.empty() ? "" : " (did you mean '" + best + "'?)";
 }
@@ -400,7 +412,8 @@ void walk(Config& c, const YAML::Node& map, const std::string& prefix, const std
         } else if (is_section(key)) {
             if (kv.second.IsNull()) continue;
             if (!kv.second.IsMap())
-                fail(Where{origin, kv.second.Mark()}, "'" + key + "' is a section: it holds keys, not a value");
+                fail(Where{origin, kv.second.Mark()},
+                     "'" + key + "' is a section: it holds keys, not a value");
             walk(c, kv.second, key, origin, seen);
         } else {
             fail(w, "unknown key '" + key + "'" + suggestion(key) +
@@ -469,7 +482,11 @@ std::string example_config() {
         std::vector<std::string> parts;
         std::string k = p.key, cur;
         for (char ch : k) {
-            if (ch == '.') { parts.push_back(cur); cur.clear(); } else cur += ch;
+            if (ch == '.') {
+                parts.push_back(cur);
+                cur.clear();
+            } else
+                cur += ch;
         }
         const std::string leaf = cur;
         size_t common = 0;
@@ -482,8 +499,7 @@ std::string example_config() {
         }
         const std::string indent(2 * parts.size(), ' ');
         o << indent << "# " << p.doc;
-        if (p.type == Type::choice || (p.type == Type::list && *p.choices))
-            o << " (" << p.choices << ")";
+        if (p.type == Type::choice || (p.type == Type::list && *p.choices)) o << " (" << p.choices << ")";
         o << '\n' << indent << leaf << ": " << p.def << '\n';
     }
     return o.str();

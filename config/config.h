@@ -30,13 +30,13 @@ struct Config {
     struct {
         std::string listen;
         std::string user;
-        std::string unauthenticated;     // reject | allow
-        std::string pending_action;      // reject | tempfail
+        std::string unauthenticated;  // reject | allow
+        std::string pending_action;   // reject | tempfail
         std::string sandbox_recipient;
-        std::string sandbox_mode;        // redirect | quarantine
-        std::string unsubscribe_mailto;  // local part at relay.hostname, or full address
-        std::string socket_mode;         // octal mode of a unix socket, e.g. "0660"
-        std::string socket_group;        // group of a unix socket ("" = leave it)
+        std::string sandbox_mode;                   // redirect | quarantine
+        std::string unsubscribe_mailto;             // local part at relay.hostname, or full address
+        std::string socket_mode;                    // octal mode of a unix socket, e.g. "0660"
+        std::string socket_group;                   // group of a unix socket ("" = leave it)
         std::chrono::milliseconds drain_timeout{};  // SIGTERM: wait this long for messages
     } milter;
     struct {

@@ -40,9 +40,10 @@ void print_changes(const VerifyReport& r) {
     const Transition& t = r.transition;
     for (const auto& s : t.activated) std::printf("selector %s is now active (signing)\n", s.c_str());
     for (const auto& s : t.retiring)
-        std::printf("selector %s is now retiring (keep it published until mail signed with it has been "
-                    "delivered, then `outpostctl domain dkim retire %s %s`)\n",
-                    s.c_str(), r.domain.name.c_str(), s.c_str());
+        std::printf(
+            "selector %s is now retiring (keep it published until mail signed with it has been "
+            "delivered, then `outpostctl domain dkim retire %s %s`)\n",
+            s.c_str(), r.domain.name.c_str(), s.c_str());
 }
 
 void print_table(const VerifyReport& r) {
@@ -95,9 +96,8 @@ void print_problems(const VerifyReport& r) {
                          c.name.c_str(), to_string(c.status), c.hint.c_str());
     }
     if (d.status != DomainStatus::verified &&
-        std::all_of(d.checks.begin(), d.checks.end(), [](const CheckResult& c) {
-            return !c.required || check_passes(c.status);
-        }))
+        std::all_of(d.checks.begin(), d.checks.end(),
+                    [](const CheckResult& c) { return !c.required || check_passes(c.status); }))
         std::fprintf(stderr, "outpostctl: %s is %s\n", d.name.c_str(), to_string(d.status));
 }
 
@@ -112,7 +112,8 @@ void register_verify_commands(CLI::App& domain_cmd, Context& ctx) {
     auto* c = domain_cmd.add_subcommand(
         "verify", "check a domain's DNS records, update its status (exit 0 only when verified, else 7)");
     c->add_option("domain", args->domain, "the domain to check");
-    c->add_flag("--all", args->all, "check every domain (for a timer or cron); non-zero if any is not verified");
+    c->add_flag("--all", args->all,
+                "check every domain (for a timer or cron); non-zero if any is not verified");
     c->add_flag("--json", ctx.json, "JSON output");
     c->add_flag("-q,--quiet", ctx.quiet, "print nothing but problems, on stderr (for cron)");
     c->callback([&ctx, args] {
@@ -126,8 +127,7 @@ void register_verify_commands(CLI::App& domain_cmd, Context& ctx) {
             domains.push_back(a.domain(args->domain));
         const auto started = std::chrono::steady_clock::now();
         const auto reports = verify_domains(a.store(), a.config(), domains);
-        const double secs =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         size_t verified = 0;
         for (const auto& r : reports) verified += r.domain.status == DomainStatus::verified;
         if (!args->all && reports.empty())

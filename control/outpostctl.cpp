@@ -62,7 +62,6 @@
  *      outpost-milter(8), config/outpost.example.yaml, README.md
  */
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -97,7 +96,9 @@ std::optional<bool> on_off(const std::string& flag, const std::string& v) {
     throw Error(Exit::usage, "", flag + " takes on or off, not '" + v + "'");
 }
 
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << '\n'; }
+void print_json(const nlohmann::json& j) {
+    std::cout << j.dump(2) << '\n';
+}
 
 nlohmann::json domain_json(Admin& a, const Domain& d) {
     nlohmann::json j = d;
@@ -132,9 +133,10 @@ void show_domain(Context& ctx, const std::string& name) {
                 d.rua.empty() ? "" : (", reports to " + d.rua).c_str());
     std::printf("selectors:\n");
     for (const auto& s : d.selectors)
-        std::printf("  %-16s %-8s %-9s created %s%s\n", s.name.c_str(), to_string(s.algorithm),
-                    to_string(s.state), format_time(s.created_at).c_str(),
-                    s.algorithm == KeyAlgorithm::rsa ? (", " + std::to_string(s.bits) + " bits").c_str() : "");
+        std::printf(
+            "  %-16s %-8s %-9s created %s%s\n", s.name.c_str(), to_string(s.algorithm), to_string(s.state),
+            format_time(s.created_at).c_str(),
+            s.algorithm == KeyAlgorithm::rsa ? (", " + std::to_string(s.bits) + " bits").c_str() : "");
     if (!d.checks.empty()) {
         std::printf("checks (%s):\n", format_time(d.checked_at).c_str());
         for (const auto& c : d.checks)
@@ -265,8 +267,7 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
             Selector s = ctx.admin().rotate_dkim(name, alg);
             Domain d = ctx.admin().domain(name);
             std::cout << "new selector " << s.name << " for " << d.name
-                      << " is pending; publish it, then run `outpostctl domain verify " << d.name
-                      << "`:\n\n";
+                      << " is pending; publish it, then run `outpostctl domain verify " << d.name << "`:\n\n";
             std::vector<DnsRecord> rs;
             for (const auto& rec : domain_records(d, ctx.config()))
                 if (rec.purpose == "dkim" && rec.host.rfind(s.name + "._domainkey.", 0) == 0)
@@ -329,7 +330,8 @@ void add_tenant_commands(CLI::App& app, Context& ctx) {
     list->callback([&ctx] {
         auto ts = ctx.admin().tenants();
         if (ctx.json) return print_json(ts);
-        for (const auto& t : ts) std::printf("%-24s created %s\n", t.name.c_str(), format_time(t.created_at).c_str());
+        for (const auto& t : ts)
+            std::printf("%-24s created %s\n", t.name.c_str(), format_time(t.created_at).c_str());
     });
     auto* rm = tenant->add_subcommand("remove", "remove a tenant with no domains or keys");
     rm->add_option("name", name, "tenant name")->required();
@@ -347,7 +349,8 @@ void print_key(const ApiKey& k) {
     };
     std::printf("key:       %s%s\n", k.name.c_str(), k.sandbox ? " (sandbox)" : "");
     std::printf("tenant:    %s\n", k.tenant.empty() ? "-" : k.tenant.c_str());
-    std::printf("domains:   %s\n", k.allowed_domains.empty() ? "(all of its tenant's)" : join(k.allowed_domains).c_str());
+    std::printf("domains:   %s\n",
+                k.allowed_domains.empty() ? "(all of its tenant's)" : join(k.allowed_domains).c_str());
     std::printf("sasl:      %s\n", k.sasl.empty() ? "-" : k.sasl.c_str());
     std::printf("networks:  %s\n", join(k.cidrs).c_str());
     std::printf("created:   %s\n", format_time(k.created_at).c_str());
@@ -380,9 +383,10 @@ void add_key_commands(CLI::App& app, Context& ctx) {
             return print_json(j);
         }
         print_key(k);
-        std::printf("secret:    %s\n\nThe secret is shown only now; outpost keeps only its hash.\n"
-                    "Senders put it in an X-Outpost-Key header (removed before delivery).\n",
-                    secret.c_str());
+        std::printf(
+            "secret:    %s\n\nThe secret is shown only now; outpost keeps only its hash.\n"
+            "Senders put it in an X-Outpost-Key header (removed before delivery).\n",
+            secret.c_str());
     });
     auto* list = key->add_subcommand("list", "list keys");
     list->add_flag("--json", ctx.json, "JSON output");
@@ -480,8 +484,9 @@ int main(int argc, char** argv) {
     app.name("outpostctl");
     app.footer(ctl::kFooter);
     app.require_subcommand(1);
-    app.add_option("--config", ctx.config_path, "configuration file (default: $OUTPOST_CONFIG, "
-                                                "else /etc/outpost/outpost.yaml)");
+    app.add_option("--config", ctx.config_path,
+                   "configuration file (default: $OUTPOST_CONFIG, "
+                   "else /etc/outpost/outpost.yaml)");
     app.set_version_flag("--version", OUTPOST_VERSION);
     ctl::add_domain_commands(app, ctx);
     ctl::add_tenant_commands(app, ctx);

@@ -52,16 +52,18 @@ std::string public_b64(EVP_PKEY* key) {
     return base64(der.data(), der.size());
 }
 
-[[noreturn]] void env_fail(const std::string& msg) { throw Error(Exit::environment, "KEY_ERROR", msg); }
+[[noreturn]] void env_fail(const std::string& msg) {
+    throw Error(Exit::environment, "KEY_ERROR", msg);
+}
 
 }  // namespace
 
 KeyPair generate_key(KeyAlgorithm alg, int bits) {
     const bool rsa = alg == KeyAlgorithm::rsa;
     if (rsa && (bits < 1024 || bits > 4096))
-        throw Error(Exit::invalid, "KEY_SIZE_INVALID",
-                    "RSA keys must be 1024 to 4096 bits (got " + std::to_string(bits) +
-                        "); use --rsa-bits 2048");
+        throw Error(
+            Exit::invalid, "KEY_SIZE_INVALID",
+            "RSA keys must be 1024 to 4096 bits (got " + std::to_string(bits) + "); use --rsa-bits 2048");
     CtxPtr ctx(EVP_PKEY_CTX_new_id(rsa ? EVP_PKEY_RSA : EVP_PKEY_ED25519, nullptr), &EVP_PKEY_CTX_free);
     if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1) crypto_fail("EVP_PKEY_keygen_init");
     if (rsa && EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), bits) != 1) crypto_fail("set_rsa_keygen_bits");
@@ -95,8 +97,9 @@ std::string KeyDir::path(const std::string& domain, const std::string& selector)
 void KeyDir::write(const std::string& domain, const std::string& selector, const std::string& pem) const {
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
-    if (ec) env_fail("cannot create key directory " + dir_ + ": " + ec.message() +
-                     "; create it or set store.keys to a writable directory");
+    if (ec)
+        env_fail("cannot create key directory " + dir_ + ": " + ec.message() +
+                 "; create it or set store.keys to a writable directory");
     ::chmod(dir_.c_str(), 0700);
     owner_.give(dir_);
     const std::string final_path = path(domain, selector);
@@ -104,8 +107,9 @@ void KeyDir::write(const std::string& domain, const std::string& selector, const
         env_fail("key file " + final_path + " already exists; remove it if it is stale");
     const std::string tmp = final_path + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) env_fail("cannot write " + tmp + ": " + std::strerror(errno) +
-                         "; run as root or the outpost user, or fix store.keys");
+    if (fd < 0)
+        env_fail("cannot write " + tmp + ": " + std::strerror(errno) +
+                 "; run as root or the outpost user, or fix store.keys");
     ::fchmod(fd, 0600);
     owner_.give(tmp);
     bool ok = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) && ::fsync(fd) == 0;
@@ -125,8 +129,8 @@ std::string KeyDir::read(const std::string& domain, const std::string& selector)
     if (st.st_mode & 077) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
-        env_fail("DKIM key " + p + " has mode " + mode +
-                 " and is readable by others; run `chmod 600 " + p + "`");
+        env_fail("DKIM key " + p + " has mode " + mode + " and is readable by others; run `chmod 600 " + p +
+                 "`");
     }
     std::ifstream in(p);
     if (!in) env_fail("cannot read DKIM key " + p + "; run as root or the outpost user");

@@ -60,8 +60,9 @@ DomainName normalize_domain(const std::string& input) {
         if (label.size() > 63) invalid(input, "the label '" + label + "' is longer than 63 octets");
         for (char c : label)
             if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'))
-                invalid(input, "the label '" + label + "' has a character other than letters, "
-                                                       "digits and '-'");
+                invalid(input, "the label '" + label +
+                                   "' has a character other than letters, "
+                                   "digits and '-'");
         if (label.front() == '-' || label.back() == '-')
             invalid(input, "the label '" + label + "' starts or ends with '-'");
         ++labels;
@@ -69,8 +70,10 @@ DomainName normalize_domain(const std::string& input) {
     }
     if (psl_is_public_suffix2(psl(), ascii.c_str(), PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE))
         throw Error(Exit::invalid, "DOMAIN_IS_PUBLIC_SUFFIX",
-                    "'" + input + "' is a public suffix, not a domain anyone can own; "
-                    "add a domain registered under it, such as example." + ascii);
+                    "'" + input +
+                        "' is a public suffix, not a domain anyone can own; "
+                        "add a domain registered under it, such as example." +
+                        ascii);
     if (labels < 2) invalid(input, "a sending domain needs at least two labels");
 
     std::string unicode = ascii;

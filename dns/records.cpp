@@ -54,10 +54,9 @@ std::vector<DnsRecord> domain_records(const Domain& d, const Config& cfg) {
     }
     const std::string spf = spf_record(d.existing_spf, cfg.relay.spf_include);
     rs.push_back({"spf", "TXT", d.name, spf, required("spf"),
-                  d.existing_spf.empty()
-                      ? "authorizes this relay to send for the domain"
-                      : "REPLACE the existing SPF record (" + d.existing_spf +
-                            ") with this merged one; a domain must have exactly one"});
+                  d.existing_spf.empty() ? "authorizes this relay to send for the domain"
+                                         : "REPLACE the existing SPF record (" + d.existing_spf +
+                                               ") with this merged one; a domain must have exactly one"});
     std::string dmarc = "v=DMARC1; p=" + d.dmarc_policy;
     if (!d.rua.empty()) dmarc += "; rua=mailto:" + d.rua;
     rs.push_back({"dmarc", "TXT", "_dmarc." + d.name, dmarc, required("dmarc"),
@@ -79,7 +78,9 @@ std::string records_table(const std::vector<DnsRecord>& rs) {
         w_type = std::max(w_type, r.type.size());
         w_host = std::max(w_host, r.host.size());
     }
-    auto pad = [](const std::string& s, size_t w) { return s + std::string(w > s.size() ? w - s.size() : 0, ' '); };
+    auto pad = [](const std::string& s, size_t w) {
+        return s + std::string(w > s.size() ? w - s.size() : 0, ' ');
+    };
     o << pad("PURPOSE", 9) << "  " << pad("TYPE", w_type) << "  " << pad("HOST", w_host) << "  VALUE\n";
     for (const auto& r : rs) {
         o << pad(r.purpose + (r.required ? "" : "*"), 9) << "  " << pad(r.type, w_type) << "  "
@@ -93,7 +94,7 @@ std::string records_table(const std::vector<DnsRecord>& rs) {
 nlohmann::json records_json(const std::vector<DnsRecord>& rs) {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& r : rs) {
-        nlohmann::json j = {{"purpose", r.purpose}, {"type", r.type},   {"host", r.host},
+        nlohmann::json j = {{"purpose", r.purpose}, {"type", r.type},         {"host", r.host},
                             {"value", r.value},     {"required", r.required}, {"note", r.note}};
         if (r.type == "TXT") j["strings"] = split_txt(r.value);
         a.push_back(j);

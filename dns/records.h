@@ -1,10 +1,9 @@
 // records.h - the DNS records a domain must publish, and their formats.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "config/config.h"
 #include "store/model.h"
@@ -17,7 +16,7 @@ struct DnsRecord {
     std::string host;     // fully qualified, no trailing dot
     std::string value;    // TXT: the whole text (unsplit); MX: "10 host"; CNAME: target
     bool required = false;
-    std::string note;     // what it is for, or advice (SPF merge)
+    std::string note;  // what it is for, or advice (SPF merge)
 };
 
 // Every record of DESIGN.md for `d`, DKIM first (one per published selector:

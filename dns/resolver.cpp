@@ -1,15 +1,15 @@
 // resolver.cpp - libunbound in threaded async mode, polled with our own clock.
 #include "dns/resolver.h"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <resolv.h>
+#include <sys/stat.h>
 #include <unbound.h>
 
 #include <algorithm>
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <sys/stat.h>
 
 #include "config/config.h"
 #include "store/error.h"
@@ -21,12 +21,13 @@ using Clock = std::chrono::steady_clock;
 
 bool iequal(const std::string& a, const std::string& b) {
     return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-               return std::tolower(x) == std::tolower(y);
-           });
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
 }
 
-uint16_t get16(const unsigned char* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t get16(const unsigned char* p) {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 
 [[noreturn]] void bad_option(const std::string& what) {
     throw Error(Exit::config, "DNS_CONFIG_INVALID", what);
@@ -36,34 +37,50 @@ uint16_t get16(const unsigned char* p) { return static_cast<uint16_t>(p[0] << 8 
 
 const char* to_string(RRType t) {
     switch (t) {
-        case RRType::A: return "A";
-        case RRType::CNAME: return "CNAME";
-        case RRType::PTR: return "PTR";
-        case RRType::MX: return "MX";
-        case RRType::TXT: return "TXT";
-        case RRType::AAAA: return "AAAA";
-        case RRType::SPF: return "SPF";
+        case RRType::A:
+            return "A";
+        case RRType::CNAME:
+            return "CNAME";
+        case RRType::PTR:
+            return "PTR";
+        case RRType::MX:
+            return "MX";
+        case RRType::TXT:
+            return "TXT";
+        case RRType::AAAA:
+            return "AAAA";
+        case RRType::SPF:
+            return "SPF";
     }
     return "?";
 }
 
 const char* to_string(Rcode r) {
     switch (r) {
-        case Rcode::ok: return "ok";
-        case Rcode::nxdomain: return "nxdomain";
-        case Rcode::nodata: return "nodata";
-        case Rcode::servfail: return "servfail";
-        case Rcode::timeout: return "timeout";
+        case Rcode::ok:
+            return "ok";
+        case Rcode::nxdomain:
+            return "nxdomain";
+        case Rcode::nodata:
+            return "nodata";
+        case Rcode::servfail:
+            return "servfail";
+        case Rcode::timeout:
+            return "timeout";
     }
     return "?";
 }
 
 const char* to_string(Dnssec s) {
     switch (s) {
-        case Dnssec::unchecked: return "unchecked";
-        case Dnssec::secure: return "secure";
-        case Dnssec::insecure: return "insecure";
-        case Dnssec::bogus: return "bogus";
+        case Dnssec::unchecked:
+            return "unchecked";
+        case Dnssec::secure:
+            return "secure";
+        case Dnssec::insecure:
+            return "insecure";
+        case Dnssec::bogus:
+            return "bogus";
     }
     return "?";
 }
@@ -201,11 +218,12 @@ const Answer* DnsCache::find(const Query& q) const {
     return it == answers_.end() ? nullptr : &it->second;
 }
 
-void DnsCache::put(const Answer& a) { answers_[key(a.query)] = a; }
+void DnsCache::put(const Answer& a) {
+    answers_[key(a.query)] = a;
+}
 
 Resolver::Resolver(const ResolverOptions& o)
-    : opt_(o), ctx_(ub_ctx_create(), ub_ctx_delete),
-      deadline_(Clock::now() + o.deadline) {
+    : opt_(o), ctx_(ub_ctx_create(), ub_ctx_delete), deadline_(Clock::now() + o.deadline) {
     if (!ctx_) throw Error(Exit::environment, "DNS_INIT", "ub_ctx_create failed (out of memory?)");
     if (opt_.concurrency < 1) opt_.concurrency = 1;
     auto check = [](int rc, const std::string& what) {
@@ -223,12 +241,13 @@ Resolver::Resolver(const ResolverOptions& o)
         if (at != std::string::npos) {
             const std::string port = u.substr(at + 1);
             port_ok = !port.empty() && port.size() <= 5 &&
-                      port.find_first_not_of("0123456789") == std::string::npos &&
-                      std::stoi(port) >= 1 && std::stoi(port) <= 65535;
+                      port.find_first_not_of("0123456789") == std::string::npos && std::stoi(port) >= 1 &&
+                      std::stoi(port) <= 65535;
         }
         if ((inet_pton(AF_INET, addr.c_str(), buf) != 1 && inet_pton(AF_INET6, addr.c_str(), buf) != 1) ||
             !port_ok)
-            bad_option("dns.upstream '" + u + "' is not ADDR or ADDR@PORT (e.g. 127.0.0.1@5353); "
+            bad_option("dns.upstream '" + u +
+                       "' is not ADDR or ADDR@PORT (e.g. 127.0.0.1@5353); "
                        "use \"\" to resolve recursively");
         check(ub_ctx_set_fwd(ctx_.get(), u.c_str()), "dns.upstream '" + u + "'");
     }
@@ -282,16 +301,21 @@ void Resolver::finish(Ticket& t, int err, ub_result* r) {
         return;
     }
     if (r->answer_packet && r->answer_len > 0 &&
-        !parse_answer(static_cast<const unsigned char*>(r->answer_packet),
-                      static_cast<size_t>(r->answer_len), a.query, a)) {
+        !parse_answer(static_cast<const unsigned char*>(r->answer_packet), static_cast<size_t>(r->answer_len),
+                      a.query, a)) {
         a.rcode = Rcode::servfail;
         a.why = "malformed DNS response";
         a.values.clear();
         return;
     }
     switch (r->rcode) {
-        case 0: a.rcode = a.values.empty() ? Rcode::nodata : Rcode::ok; break;
-        case 3: a.rcode = Rcode::nxdomain; a.values.clear(); break;
+        case 0:
+            a.rcode = a.values.empty() ? Rcode::nodata : Rcode::ok;
+            break;
+        case 3:
+            a.rcode = Rcode::nxdomain;
+            a.values.clear();
+            break;
         default:
             a.rcode = Rcode::servfail;
             a.values.clear();

@@ -1,8 +1,8 @@
 // spf.cpp - libspf2 behind a cache-only DNS layer, evaluated in rounds.
 #include "dns/spf.h"
 
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 extern "C" {
 #include <spf2/spf.h>
 }
@@ -44,11 +44,21 @@ SPF_dns_rr_t* cache_lookup(SPF_dns_server_t* srv, const char* domain, ns_type ty
     auto* st = static_cast<LayerState*>(srv->hook);
     RRType t;
     switch (type) {
-        case ns_t_a: t = RRType::A; break;
-        case ns_t_aaaa: t = RRType::AAAA; break;
-        case ns_t_mx: t = RRType::MX; break;
-        case ns_t_txt: t = RRType::TXT; break;
-        case ns_t_ptr: t = RRType::PTR; break;
+        case ns_t_a:
+            t = RRType::A;
+            break;
+        case ns_t_aaaa:
+            t = RRType::AAAA;
+            break;
+        case ns_t_mx:
+            t = RRType::MX;
+            break;
+        case ns_t_txt:
+            t = RRType::TXT;
+            break;
+        case ns_t_ptr:
+            t = RRType::PTR;
+            break;
         default:
             // Type 99 (SPF) is obsolete (RFC 7208 section 14.1): answer "no
             // data" so libspf2 goes on to TXT.
@@ -64,11 +74,15 @@ SPF_dns_rr_t* cache_lookup(SPF_dns_server_t* srv, const char* domain, ns_type ty
         return make_rr(srv, domain, type, TRY_AGAIN);
     }
     switch (a->rcode) {
-        case Rcode::nxdomain: return make_rr(srv, domain, type, HOST_NOT_FOUND);
-        case Rcode::nodata: return make_rr(srv, domain, type, NO_DATA);
+        case Rcode::nxdomain:
+            return make_rr(srv, domain, type, HOST_NOT_FOUND);
+        case Rcode::nodata:
+            return make_rr(srv, domain, type, NO_DATA);
         case Rcode::servfail:
-        case Rcode::timeout: return make_rr(srv, domain, type, TRY_AGAIN);
-        case Rcode::ok: break;
+        case Rcode::timeout:
+            return make_rr(srv, domain, type, TRY_AGAIN);
+        case Rcode::ok:
+            break;
     }
     SPF_dns_rr_t* rr = make_rr(srv, domain, type, NETDB_SUCCESS);
     if (!rr) return nullptr;
@@ -100,14 +114,22 @@ SPF_dns_rr_t* cache_lookup(SPF_dns_server_t* srv, const char* domain, ns_type ty
 
 const char* result_word(SPF_result_t r) {
     switch (r) {
-        case SPF_RESULT_PASS: return "pass";
-        case SPF_RESULT_FAIL: return "fail";
-        case SPF_RESULT_SOFTFAIL: return "softfail";
-        case SPF_RESULT_NEUTRAL: return "neutral";
-        case SPF_RESULT_NONE: return "none";
-        case SPF_RESULT_TEMPERROR: return "temperror";
-        case SPF_RESULT_PERMERROR: return "permerror";
-        case SPF_RESULT_INVALID: break;
+        case SPF_RESULT_PASS:
+            return "pass";
+        case SPF_RESULT_FAIL:
+            return "fail";
+        case SPF_RESULT_SOFTFAIL:
+            return "softfail";
+        case SPF_RESULT_NEUTRAL:
+            return "neutral";
+        case SPF_RESULT_NONE:
+            return "none";
+        case SPF_RESULT_TEMPERROR:
+            return "temperror";
+        case SPF_RESULT_PERMERROR:
+            return "permerror";
+        case SPF_RESULT_INVALID:
+            break;
     }
     return "";
 }
@@ -195,9 +217,12 @@ std::vector<SpfOutcome> SpfEvaluator::evaluate(const std::vector<SpfQuestion>& q
         if (word.empty()) {
             // libspf2 leaves the result unset when it could not get or
             // compile the record: map its error code to RFC 7208's words.
-            if (err == SPF_E_DNS_ERROR) word = "temperror";
-            else if (syntax || err == SPF_E_MULTIPLE_RECORDS) word = "permerror";
-            else word = "none";
+            if (err == SPF_E_DNS_ERROR)
+                word = "temperror";
+            else if (syntax || err == SPF_E_MULTIPLE_RECORDS)
+                word = "permerror";
+            else
+                word = "none";
         }
         o.result = word;
         if (!errors.empty())
@@ -264,7 +289,8 @@ std::string merge_spf_records(const std::vector<std::string>& records, const std
         for (std::string t; in >> t;) {
             const std::string l = lower(t);
             if (l == "v=spf1") continue;
-            const std::string bare = (l[0] == '+' || l[0] == '-' || l[0] == '~' || l[0] == '?') ? l.substr(1) : l;
+            const std::string bare =
+                (l[0] == '+' || l[0] == '-' || l[0] == '~' || l[0] == '?') ? l.substr(1) : l;
             if (bare == "all") {
                 if (all.empty()) all = t;
                 continue;
@@ -285,8 +311,10 @@ std::string merge_spf_records(const std::vector<std::string>& records, const std
     if (!spf_has_include(probe, include)) out += " include:" + include;
     for (const auto& m : modifiers) out += " " + m;
     // With an `all`, a redirect= is never used (RFC 7208 6.1): keep one.
-    if (!all.empty()) out += " " + all;
-    else if (!redirect.empty()) out += " " + redirect;
+    if (!all.empty())
+        out += " " + all;
+    else if (!redirect.empty())
+        out += " " + redirect;
     return out;
 }
 

@@ -71,7 +71,9 @@ std::vector<std::string> colon_list(const std::string& v) {
     return out;
 }
 
-std::string dq(const std::string& s) { return "\"" + s + "\""; }
+std::string dq(const std::string& s) {
+    return "\"" + s + "\"";
+}
 
 std::string joined(const std::vector<std::string>& v, const std::string& sep) {
     std::string s;
@@ -103,8 +105,8 @@ std::string dns_failure(const Answer& a) {
 }
 
 std::string dns_error_hint(const Answer& a) {
-    return "the look-up of " + std::string(dns::to_string(a.query.type)) + " " + a.query.name +
-           " failed (" + (a.why.empty() ? dns::to_string(a.rcode) : a.why) +
+    return "the look-up of " + std::string(dns::to_string(a.query.type)) + " " + a.query.name + " failed (" +
+           (a.why.empty() ? dns::to_string(a.rcode) : a.why) +
            "); nothing was concluded about this record: run `outpostctl domain verify` again later, "
            "or check dns.upstream";
 }
@@ -167,18 +169,20 @@ CheckResult check_dkim(const Domain& d, const Selector& s, const Answer& a) {
         c.hint = "k=" + r.key_type + " but the selector's key is " + want_k + "; " + publish;
     } else if (r.public_key != s.public_key) {
         c.hint = "p= holds a different public key than outpost signs with; " + publish;
-    } else if (!r.hashes.empty() &&
-               std::find(r.hashes.begin(), r.hashes.end(), "sha256") == r.hashes.end()) {
+    } else if (!r.hashes.empty() && std::find(r.hashes.begin(), r.hashes.end(), "sha256") == r.hashes.end()) {
         c.hint = "h=" + joined(r.hashes, ":") + " excludes sha256, which outpost signs with; " + publish;
-    } else if (!r.services.empty() && std::find(r.services.begin(), r.services.end(), "*") == r.services.end() &&
+    } else if (!r.services.empty() &&
+               std::find(r.services.begin(), r.services.end(), "*") == r.services.end() &&
                std::find(r.services.begin(), r.services.end(), "email") == r.services.end()) {
         c.hint = "s=" + joined(r.services, ":") + " does not allow email; " + publish;
     } else {
         c.status = CheckStatus::ok;
         std::vector<std::string> notes;
         if (r.testing)
-            notes.push_back("t=y (testing): receivers treat failing signatures as unsigned; remove t=y once "
-                            "signing works: " + publish);
+            notes.push_back(
+                "t=y (testing): receivers treat failing signatures as unsigned; remove t=y once "
+                "signing works: " +
+                publish);
         if (!r.unknown_tags.empty())
             notes.push_back("unknown tags " + joined(r.unknown_tags, ", ") +
                             " are ignored by receivers; remove them if they are typos");
@@ -200,8 +204,14 @@ DkimKeyRecord parse_dkim_record(const std::string& txt) {
     for (size_t i = 0; i < tags.size(); ++i) {
         const auto& [tag, value] = tags[i];
         if (tag == "v") {
-            if (i != 0) { r.error = "v= must be the first tag"; return r; }
-            if (value != "DKIM1") { r.error = "v=" + value + " is not DKIM1"; return r; }
+            if (i != 0) {
+                r.error = "v= must be the first tag";
+                return r;
+            }
+            if (value != "DKIM1") {
+                r.error = "v=" + value + " is not DKIM1";
+                return r;
+            }
         } else if (tag == "k") {
             r.key_type = lower(value);
         } else if (tag == "p") {
@@ -222,7 +232,10 @@ DkimKeyRecord parse_dkim_record(const std::string& txt) {
             r.unknown_tags.push_back(tag + "=");
         }
     }
-    if (!have_p) { r.error = "it has no p= tag"; return r; }
+    if (!have_p) {
+        r.error = "it has no p= tag";
+        return r;
+    }
     r.valid = true;
     return r;
 }
@@ -253,8 +266,14 @@ DmarcRecord parse_dmarc_record(const std::string& txt) {
         if (tag == "sp") r.subdomain_policy = lower(value);
     }
     auto ok = [](const std::string& p) { return p == "none" || p == "quarantine" || p == "reject"; };
-    if (r.policy.empty()) { r.error = "it has no p= tag"; return r; }
-    if (!ok(r.policy)) { r.error = "p=" + r.policy + " is not none, quarantine or reject"; return r; }
+    if (r.policy.empty()) {
+        r.error = "it has no p= tag";
+        return r;
+    }
+    if (!ok(r.policy)) {
+        r.error = "p=" + r.policy + " is not none, quarantine or reject";
+        return r;
+    }
     if (!r.subdomain_policy.empty() && !ok(r.subdomain_policy)) {
         r.error = "sp=" + r.subdomain_policy + " is not none, quarantine or reject";
         return r;
@@ -263,7 +282,9 @@ DmarcRecord parse_dmarc_record(const std::string& txt) {
     return r;
 }
 
-bool check_passes(CheckStatus s) { return s == CheckStatus::ok || s == CheckStatus::warn; }
+bool check_passes(CheckStatus s) {
+    return s == CheckStatus::ok || s == CheckStatus::warn;
+}
 
 Verifier::Verifier(const Config& cfg) : cfg_(cfg), resolver_(dns::resolver_options(cfg)) {}
 
@@ -278,7 +299,8 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
     std::set<Query> wanted;
     for (const auto& d : domains) {
         for (const auto& s : d.selectors)
-            if (s.state != SelectorState::retired) wanted.insert({s.name + "._domainkey." + d.name, RRType::TXT});
+            if (s.state != SelectorState::retired)
+                wanted.insert({s.name + "._domainkey." + d.name, RRType::TXT});
         wanted.insert({d.name, RRType::TXT});
         wanted.insert({"_dmarc." + d.name, RRType::TXT});
         if (auto org = dmarc_org(d); !org.empty()) wanted.insert({"_dmarc." + org, RRType::TXT});
@@ -332,31 +354,43 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
         std::string perm_why;
         for (size_t i = 0; i < ips.size(); ++i) {
             const auto& o = outcomes[base + i];
-            per_ip.push_back(ips[i] + ": " + o.result + (o.result != "pass" && !o.explanation.empty()
-                                                             ? " (" + o.explanation + ")" : ""));
+            per_ip.push_back(
+                ips[i] + ": " + o.result +
+                (o.result != "pass" && !o.explanation.empty() ? " (" + o.explanation + ")" : ""));
             if (o.result != "pass") all_pass = false;
             if (o.result == "temperror") temp = true;
-            if (o.result == "permerror") { perm = true; perm_why = o.explanation; }
+            if (o.result == "permerror") {
+                perm = true;
+                perm_why = o.explanation;
+            }
         }
         std::string found = dq(record) + "; " + joined(per_ip, "; ");
         if (!skipped_ips.empty()) found += "; not checked (loopback): " + joined(skipped_ips, ", ");
         if (all_pass) return {CheckStatus::ok, found, ""};
         if (temp && !perm &&
-            std::all_of(outcomes.begin() + static_cast<long>(base), outcomes.begin() + static_cast<long>(base + ips.size()),
-                        [](const dns::SpfOutcome& o) { return o.result == "pass" || o.result == "temperror"; }))
-            return {CheckStatus::error, found,
-                    "a DNS look-up needed by the SPF evaluation failed (temperror); nothing was concluded: run "
-                    "`outpostctl domain verify` again later"};
+            std::all_of(
+                outcomes.begin() + static_cast<long>(base),
+                outcomes.begin() + static_cast<long>(base + ips.size()),
+                [](const dns::SpfOutcome& o) { return o.result == "pass" || o.result == "temperror"; }))
+            return {
+                CheckStatus::error, found,
+                "a DNS look-up needed by the SPF evaluation failed (temperror); nothing was concluded: run "
+                "`outpostctl domain verify` again later"};
         std::string hint;
         if (perm)
-            hint = "SPF permerror (" + perm_why + "): receivers reject the record as a whole. RFC 7208 allows at "
-                   "most 10 DNS-querying terms (include, a, mx, ptr, exists, redirect) in total: replace nested "
-                   "include:s with ip4:/ip6: ranges, then publish TXT " + name + " " + dq(ours);
+            hint =
+                "SPF permerror (" + perm_why +
+                "): receivers reject the record as a whole. RFC 7208 allows at "
+                "most 10 DNS-querying terms (include, a, mx, ptr, exists, redirect) in total: replace nested "
+                "include:s with ip4:/ip6: ranges, then publish TXT " +
+                name + " " + dq(ours);
         else if (ours != record)
             hint = "replace TXT " + name + " " + dq(record) + " with " + dq(ours);
         else
-            hint = "the record includes " + cfg_.relay.spf_include + " but the relay is still not authorized; "
-                   "put include:" + cfg_.relay.spf_include + " before any all or redirect= term of TXT " + name;
+            hint = "the record includes " + cfg_.relay.spf_include +
+                   " but the relay is still not authorized; "
+                   "put include:" +
+                   cfg_.relay.spf_include + " before any all or redirect= term of TXT " + name;
         return {CheckStatus::mismatch, found, hint};
     };
     // The SPF check of one name (the domain, or its MAIL FROM subdomain).
@@ -390,12 +424,14 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             c.expected = merged;
             c.hint = name + " has " + std::to_string(recs.size()) +
                      " v=spf1 records, which makes SPF a permerror for every receiver; remove them all and "
-                     "publish this one instead: TXT " + name + " " + dq(merged);
+                     "publish this one instead: TXT " +
+                     name + " " + dq(merged);
             if (existing) *existing = merged;
             return;
         }
         c.expected = spf_record(recs.front(), cfg_.relay.spf_include);
-        if (existing) *existing = dns::spf_has_include(recs.front(), cfg_.relay.spf_include) ? "" : recs.front();
+        if (existing)
+            *existing = dns::spf_has_include(recs.front(), cfg_.relay.spf_include) ? "" : recs.front();
         const SpfVerdict v = spf_verdict(name, recs.front());
         c.status = v.status;
         c.found = v.found + decoration(a);
@@ -439,19 +475,22 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             const auto own_recs = dmarc_records(own.ok() ? own.values : std::vector<std::string>{});
             auto judge = [&](const std::string& rec, bool inherited, const Answer& from) {
                 const DmarcRecord r = parse_dmarc_record(rec);
-                c.found = (inherited ? "inherited from _dmarc." + org + ": " : "") + dq(rec) + decoration(from);
+                c.found =
+                    (inherited ? "inherited from _dmarc." + org + ": " : "") + dq(rec) + decoration(from);
                 if (!r.valid) {
                     c.status = CheckStatus::mismatch;
                     c.hint = "the DMARC record is invalid (" + r.error + "); " +
                              (inherited ? "fix it at _dmarc." + org + " or " : "") + publish;
                     return;
                 }
-                const std::string p = inherited && !r.subdomain_policy.empty() ? r.subdomain_policy : r.policy;
+                const std::string p =
+                    inherited && !r.subdomain_policy.empty() ? r.subdomain_policy : r.policy;
                 c.found += " (policy " + p + ")";
                 if (p == "none") {
                     c.status = CheckStatus::warn;
-                    c.hint = "p=none: receivers report but take no action on mail that fails DMARC; move to "
-                             "p=quarantine or p=reject once the reports look clean";
+                    c.hint =
+                        "p=none: receivers report but take no action on mail that fails DMARC; move to "
+                        "p=quarantine or p=reject once the reports look clean";
                 } else {
                     c.status = CheckStatus::ok;
                 }
@@ -462,7 +501,8 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
                 c.hint = dns_error_hint(own);
             } else if (own_recs.size() > 1) {
                 c.status = CheckStatus::mismatch;
-                c.found = std::to_string(own_recs.size()) + " DMARC records: " + dq(joined(own_recs, "\" | \""));
+                c.found =
+                    std::to_string(own_recs.size()) + " DMARC records: " + dq(joined(own_recs, "\" | \""));
                 c.hint = "receivers ignore DMARC when there are several records; keep only one: " + publish;
             } else if (own_recs.size() == 1) {
                 judge(own_recs.front(), false, own);
@@ -470,8 +510,8 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
                 c.status = CheckStatus::error;
                 c.found = "none at " + c.host + "; _dmarc." + org + ": " + dns_failure(*org_a);
                 c.hint = dns_error_hint(*org_a);
-            } else if (const auto org_recs = dmarc_records(org_a && org_a->ok() ? org_a->values
-                                                                                : std::vector<std::string>{});
+            } else if (const auto org_recs =
+                           dmarc_records(org_a && org_a->ok() ? org_a->values : std::vector<std::string>{});
                        org_recs.size() == 1) {
                 judge(org_recs.front(), true, *org_a);
             } else {
@@ -494,10 +534,11 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             note_dnssec(c, mx);
             c.expected = "MX " + mx_want + "; TXT " + spf_record("", cfg_.relay.spf_include);
             const std::string bounce = strip_dot(cfg_.relay.bounce_host);
-            const bool mx_ok = mx.ok() && std::any_of(mx.values.begin(), mx.values.end(), [&](const std::string& v) {
-                                   auto sp = v.find(' ');
-                                   return strip_dot(sp == std::string::npos ? v : v.substr(sp + 1)) == bounce;
-                               });
+            const bool mx_ok =
+                mx.ok() && std::any_of(mx.values.begin(), mx.values.end(), [&](const std::string& v) {
+                    auto sp = v.find(' ');
+                    return strip_dot(sp == std::string::npos ? v : v.substr(sp + 1)) == bounce;
+                });
             if (mx.failed()) {
                 c.status = CheckStatus::error;
                 c.found = dns_failure(mx);
@@ -600,8 +641,10 @@ Transition apply_verification(Domain& d, const DomainVerification& v, const Conf
     bool broken = false, unknown = false;
     for (const auto& c : checks) {
         if (!c.required) continue;
-        if (c.status == CheckStatus::missing || c.status == CheckStatus::mismatch) broken = true;
-        else if (!check_passes(c.status)) unknown = true;
+        if (c.status == CheckStatus::missing || c.status == CheckStatus::mismatch)
+            broken = true;
+        else if (!check_passes(c.status))
+            unknown = true;
     }
     // A required selector without a result (added while this run was in
     // flight) is unknown, not broken.
@@ -614,7 +657,8 @@ Transition apply_verification(Domain& d, const DomainVerification& v, const Conf
     switch (d.status) {
         case DomainStatus::pending: {
             const int64_t since = d.status_changed_at ? d.status_changed_at : d.created_at;
-            if (pass) next = DomainStatus::verified;
+            if (pass)
+                next = DomainStatus::verified;
             else if (broken && now - since >= static_cast<int64_t>(cfg.verify.pending_timeout.count()))
                 next = DomainStatus::failed;
             break;
@@ -647,7 +691,8 @@ Transition apply_verification(Domain& d, const DomainVerification& v, const Conf
     return t;
 }
 
-std::vector<VerifyReport> verify_domains(Store& store, const Config& cfg, const std::vector<Domain>& domains) {
+std::vector<VerifyReport> verify_domains(Store& store, const Config& cfg,
+                                         const std::vector<Domain>& domains) {
     Verifier verifier(cfg);
     const auto results = verifier.check(domains);
     const int64_t now = now_seconds();
@@ -673,11 +718,16 @@ std::vector<VerifyReport> verify_domains(Store& store, const Config& cfg, const 
             const Transition& tr = r.transition;
             if (tr.from != tr.to)
                 store.add_event(t, r.domain.name,
-                                {{"type", "status"}, {"from", to_string(tr.from)}, {"to", to_string(tr.to)}, {"at", now}});
+                                {{"type", "status"},
+                                 {"from", to_string(tr.from)},
+                                 {"to", to_string(tr.to)},
+                                 {"at", now}});
             for (const auto& s : tr.activated)
-                store.add_event(t, r.domain.name, {{"type", "selector_active"}, {"selector", s}, {"at", now}});
+                store.add_event(t, r.domain.name,
+                                {{"type", "selector_active"}, {"selector", s}, {"at", now}});
             for (const auto& s : tr.retiring)
-                store.add_event(t, r.domain.name, {{"type", "selector_retiring"}, {"selector", s}, {"at", now}});
+                store.add_event(t, r.domain.name,
+                                {{"type", "selector_retiring"}, {"selector", s}, {"at", now}});
         }
         t.commit();
     }

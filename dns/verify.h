@@ -48,11 +48,11 @@ class Store;
 // A DKIM key record (RFC 6376 section 3.6.1), as found in DNS.
 struct DkimKeyRecord {
     bool valid = false;
-    std::string error;               // why it is not a key record
-    std::string key_type = "rsa";    // k=
-    std::string public_key;          // p=, whitespace removed
-    bool revoked = false;            // p= present but empty
-    bool testing = false;            // t= has y
+    std::string error;                  // why it is not a key record
+    std::string key_type = "rsa";       // k=
+    std::string public_key;             // p=, whitespace removed
+    bool revoked = false;               // p= present but empty
+    bool testing = false;               // t= has y
     std::vector<std::string> hashes;    // h= (empty: any)
     std::vector<std::string> services;  // s= (empty: *)
     std::vector<std::string> unknown_tags;
@@ -122,7 +122,6 @@ struct VerifyReport {
 // re-reading each domain inside it so concurrent changes (a rotation, a
 // `domain set`) are kept. Domains removed meanwhile are skipped. Status
 // changes and selector promotions are logged as events.
-std::vector<VerifyReport> verify_domains(Store& store, const Config& cfg,
-                                         const std::vector<Domain>& domains);
+std::vector<VerifyReport> verify_domains(Store& store, const Config& cfg, const std::vector<Domain>& domains);
 
 }  // namespace outpost

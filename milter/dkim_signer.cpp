@@ -125,8 +125,7 @@ void DkimSigner::end_of_headers() {
 void DkimSigner::body(const unsigned char* data, size_t len) {
     if (len == 0) return;
     body_seen_ = true;
-    ends_crlf_ = len >= 2 ? (data[len - 2] == '\r' && data[len - 1] == '\n')
-                          : (data[0] == '\n' && last_cr_);
+    ends_crlf_ = len >= 2 ? (data[len - 2] == '\r' && data[len - 1] == '\n') : (data[0] == '\n' && last_cr_);
     last_cr_ = data[len - 1] == '\r';
     DKIM_STAT st = dkim_body(dkim_.get(), const_cast<u_char*>(data), len);
     if (st != DKIM_STAT_OK) fail("dkim_body", st);

@@ -23,13 +23,16 @@ enum class Exit : int {
     unverified = 7,   // domain verify: checked, but not verified
 };
 
-inline std::ostream& operator<<(std::ostream& o, Exit e) { return o << static_cast<int>(e); }
+inline std::ostream& operator<<(std::ostream& o, Exit e) {
+    return o << static_cast<int>(e);
+}
 
 class Error : public std::runtime_error {
 public:
     Error(Exit status, std::string token, const std::string& message)
         : std::runtime_error(token.empty() ? message : token + ": " + message),
-          status_(status), token_(std::move(token)) {}
+          status_(status),
+          token_(std::move(token)) {}
     Exit status() const noexcept { return status_; }
     const std::string& token() const noexcept { return token_; }
 

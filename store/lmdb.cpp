@@ -1,11 +1,12 @@
 // lmdb.cpp - RAII LMDB environment and transactions.
 #include "store/lmdb.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <sys/stat.h>
 
 namespace outpost::lmdb {
 

@@ -28,10 +28,18 @@ void get_to(const nlohmann::json& j, const char* key, T& out) {
 
 }  // namespace
 
-const char* to_string(DomainStatus s) { return kDomainStatus[static_cast<int>(s)]; }
-const char* to_string(SelectorState s) { return kSelectorState[static_cast<int>(s)]; }
-const char* to_string(KeyAlgorithm a) { return kAlgorithm[static_cast<int>(a)]; }
-const char* to_string(CheckStatus s) { return kCheckStatus[static_cast<int>(s)]; }
+const char* to_string(DomainStatus s) {
+    return kDomainStatus[static_cast<int>(s)];
+}
+const char* to_string(SelectorState s) {
+    return kSelectorState[static_cast<int>(s)];
+}
+const char* to_string(KeyAlgorithm a) {
+    return kAlgorithm[static_cast<int>(a)];
+}
+const char* to_string(CheckStatus s) {
+    return kCheckStatus[static_cast<int>(s)];
+}
 DomainStatus domain_status_from(const std::string& s) {
     return from_names<DomainStatus>(s, kDomainStatus, "domain status");
 }
@@ -71,10 +79,14 @@ const Selector* Domain::find_selector(const std::string& n) const {
 }
 
 void to_json(nlohmann::json& j, const CheckResult& c) {
-    j = {{"name", c.name},   {"host", c.host},
-         {"expected", c.expected}, {"found", c.found},
-         {"status", to_string(c.status)}, {"hint", c.hint},
-         {"required", c.required}, {"dnssec", c.dnssec}};
+    j = {{"name", c.name},
+         {"host", c.host},
+         {"expected", c.expected},
+         {"found", c.found},
+         {"status", to_string(c.status)},
+         {"hint", c.hint},
+         {"required", c.required},
+         {"dnssec", c.dnssec}};
 }
 void from_json(const nlohmann::json& j, CheckResult& c) {
     get_to(j, "name", c.name);
@@ -88,9 +100,13 @@ void from_json(const nlohmann::json& j, CheckResult& c) {
 }
 
 void to_json(nlohmann::json& j, const Selector& s) {
-    j = {{"name", s.name}, {"algorithm", to_string(s.algorithm)}, {"bits", s.bits},
-         {"state", to_string(s.state)}, {"public_key", s.public_key},
-         {"created_at", s.created_at}, {"activated_at", s.activated_at},
+    j = {{"name", s.name},
+         {"algorithm", to_string(s.algorithm)},
+         {"bits", s.bits},
+         {"state", to_string(s.state)},
+         {"public_key", s.public_key},
+         {"created_at", s.created_at},
+         {"activated_at", s.activated_at},
          {"retired_at", s.retired_at}};
 }
 void from_json(const nlohmann::json& j, Selector& s) {
@@ -164,9 +180,14 @@ void from_json(const nlohmann::json& j, Tenant& t) {
 }
 
 void to_json(nlohmann::json& j, const ApiKey& k) {
-    j = {{"name", k.name},     {"tenant", k.tenant}, {"allowed_domains", k.allowed_domains},
-         {"sasl", k.sasl},     {"cidrs", k.cidrs},   {"sandbox", k.sandbox},
-         {"secret_hash", k.secret_hash}, {"created_at", k.created_at}};
+    j = {{"name", k.name},
+         {"tenant", k.tenant},
+         {"allowed_domains", k.allowed_domains},
+         {"sasl", k.sasl},
+         {"cidrs", k.cidrs},
+         {"sandbox", k.sandbox},
+         {"secret_hash", k.secret_hash},
+         {"created_at", k.created_at}};
 }
 void from_json(const nlohmann::json& j, ApiKey& k) {
     get_to(j, "name", k.name);

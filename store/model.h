@@ -6,11 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace outpost {
 
@@ -30,12 +29,12 @@ CheckStatus check_status_from(const std::string& s);
 
 // One DNS check of a domain (filled by `domain verify`).
 struct CheckResult {
-    std::string name;      // dkim:<selector>, spf, dmarc, mailfrom, tracking
-    std::string host;      // the DNS name looked up
+    std::string name;  // dkim:<selector>, spf, dmarc, mailfrom, tracking
+    std::string host;  // the DNS name looked up
     std::string expected;
     std::string found;
     CheckStatus status = CheckStatus::missing;
-    std::string hint;      // what a person should do
+    std::string hint;  // what a person should do
     bool required = false;
     // DNSSEC state of the answers the check read: "" (no trust anchor
     // configured), "secure", "insecure" or "bogus"; the weakest one counts.
@@ -46,9 +45,9 @@ struct CheckResult {
 struct Selector {
     std::string name;
     KeyAlgorithm algorithm = KeyAlgorithm::rsa;
-    int bits = 0;                 // RSA only
+    int bits = 0;  // RSA only
     SelectorState state = SelectorState::pending;
-    std::string public_key;       // base64 as in p=
+    std::string public_key;  // base64 as in p=
     int64_t created_at = 0;
     int64_t activated_at = 0;
     int64_t retired_at = 0;
@@ -60,20 +59,20 @@ struct Domain {
     std::string tenant;        // "" = no tenant
     bool shared = false;       // usable by every tenant
     DomainStatus status = DomainStatus::pending;
-    bool active = true;        // the administrator's switch
-    bool deleted = false;      // removed: history kept
+    bool active = true;    // the administrator's switch
+    bool deleted = false;  // removed: history kept
     std::string dmarc_policy = "none";
-    std::string rua;           // DMARC aggregate report address ("" = none)
+    std::string rua;  // DMARC aggregate report address ("" = none)
     bool track_opens = false;
     bool track_clicks = false;
     bool unsubscribe = true;
-    int warmup_days = -1;      // -1 = config default
-    int64_t daily_cap = -1;    // -1 = config default
-    std::string existing_spf;  // SPF record found before us (merge advice)
+    int warmup_days = -1;             // -1 = config default
+    int64_t daily_cap = -1;           // -1 = config default
+    std::string existing_spf;         // SPF record found before us (merge advice)
     std::vector<Selector> selectors;  // in creation order
     std::vector<CheckResult> checks;
     int64_t created_at = 0;
-    int64_t verified_at = 0;   // first time verified (warmup day 0)
+    int64_t verified_at = 0;  // first time verified (warmup day 0)
     int64_t checked_at = 0;
     int64_t status_changed_at = 0;
     int64_t deleted_at = 0;
@@ -93,12 +92,12 @@ struct Tenant {
 
 struct ApiKey {
     std::string name;
-    std::string tenant;                      // "" = no tenant
+    std::string tenant;                        // "" = no tenant
     std::vector<std::string> allowed_domains;  // empty = every domain of its tenant
-    std::string sasl;                        // SASL login mapped to this key
-    std::vector<std::string> cidrs;          // client networks mapped to this key
+    std::string sasl;                          // SASL login mapped to this key
+    std::vector<std::string> cidrs;            // client networks mapped to this key
     bool sandbox = false;
-    std::string secret_hash;                 // hex SHA-256 of the secret
+    std::string secret_hash;  // hex SHA-256 of the secret
     int64_t created_at = 0;
 };
 

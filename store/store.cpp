@@ -7,10 +7,12 @@
 namespace outpost {
 namespace {
 
-constexpr size_t kMainMapSize = size_t(1) << 30;      // 1 GiB, sparse
+constexpr size_t kMainMapSize = size_t(1) << 30;  // 1 GiB, sparse
 constexpr size_t kCountersMapSize = size_t(1) << 30;
 
-std::string sep(const std::string& a, const std::string& b) { return a + '\0' + b; }
+std::string sep(const std::string& a, const std::string& b) {
+    return a + '\0' + b;
+}
 
 template <typename T>
 std::optional<T> get_json(const lmdb::Txn& t, MDB_dbi dbi, const std::string& key) {
@@ -50,8 +52,7 @@ Store::Store(const Config& cfg, Mode mode) : path_(cfg.store.path) {
     main_ = std::make_unique<lmdb::Env>(path_, rw ? 0 : MDB_RDONLY, 16, kMainMapSize, rw);
     // The counters env is written by the milter even though it only reads
     // the main env, so it is always opened read-write.
-    counters_ = std::make_unique<lmdb::Env>(path_ + "/counters", MDB_NOSYNC, 8, kCountersMapSize,
-                                            true);
+    counters_ = std::make_unique<lmdb::Env>(path_ + "/counters", MDB_NOSYNC, 8, kCountersMapSize, true);
 
     dbi_.meta = lmdb::open_dbi(*main_, "meta", rw);
     {
@@ -62,8 +63,7 @@ Store::Store(const Config& cfg, Mode mode) : path_(cfg.store.path) {
             if (found > kSchemaVersion)
                 throw Error(Exit::environment, "STORE_SCHEMA_NEWER",
                             "the store at " + path_ + " has schema version " + std::to_string(found) +
-                                " but this outpost understands up to " +
-                                std::to_string(kSchemaVersion) +
+                                " but this outpost understands up to " + std::to_string(kSchemaVersion) +
                                 "; upgrade outpost, or point store.path at another store");
             if (found < kSchemaVersion)
                 throw Error(Exit::environment, "STORE_SCHEMA_OLDER",
@@ -123,11 +123,15 @@ void Store::put(lmdb::WriteTxn& t, const Domain& d) {
 std::optional<Tenant> Store::tenant(const lmdb::Txn& t, const std::string& name) const {
     return get_json<Tenant>(t, dbi_.tenants, name);
 }
-std::vector<Tenant> Store::tenants(const lmdb::Txn& t) const { return all_json<Tenant>(t, dbi_.tenants); }
+std::vector<Tenant> Store::tenants(const lmdb::Txn& t) const {
+    return all_json<Tenant>(t, dbi_.tenants);
+}
 void Store::put(lmdb::WriteTxn& t, const Tenant& tenant) {
     t.put(dbi_.tenants, tenant.name, nlohmann::json(tenant).dump());
 }
-bool Store::remove_tenant(lmdb::WriteTxn& t, const std::string& name) { return t.del(dbi_.tenants, name); }
+bool Store::remove_tenant(lmdb::WriteTxn& t, const std::string& name) {
+    return t.del(dbi_.tenants, name);
+}
 
 std::optional<ApiKey> Store::key(const lmdb::Txn& t, const std::string& name) const {
     return get_json<ApiKey>(t, dbi_.keys, name);
@@ -140,7 +144,9 @@ std::optional<ApiKey> Store::key_by_sasl(const lmdb::Txn& t, const std::string& 
     auto name = t.get(dbi_.key_sasl, login);
     return name ? key(t, std::string(*name)) : std::nullopt;
 }
-std::vector<ApiKey> Store::keys(const lmdb::Txn& t) const { return all_json<ApiKey>(t, dbi_.keys); }
+std::vector<ApiKey> Store::keys(const lmdb::Txn& t) const {
+    return all_json<ApiKey>(t, dbi_.keys);
+}
 void Store::put(lmdb::WriteTxn& t, const ApiKey& k) {
     if (auto old = key(t, k.name)) {
         t.del(dbi_.key_hashes, old->secret_hash);
@@ -164,8 +170,8 @@ std::optional<nlohmann::json> Store::suppressed(const lmdb::Txn& t, const std::s
     if (!v) return std::nullopt;
     return nlohmann::json::parse(*v);
 }
-std::vector<std::pair<std::string, nlohmann::json>> Store::suppressions(
-    const lmdb::Txn& t, const std::string& domain) const {
+std::vector<std::pair<std::string, nlohmann::json>> Store::suppressions(const lmdb::Txn& t,
+                                                                        const std::string& domain) const {
     std::vector<std::pair<std::string, nlohmann::json>> out;
     const std::string prefix = domain + '\0';
     t.each(dbi_.suppression, prefix, [&](std::string_view k, std::string_view v) {

@@ -65,8 +65,8 @@ public:
     // Suppression: (domain, lower-cased address) -> {reason, source, at}.
     std::optional<nlohmann::json> suppressed(const lmdb::Txn& t, const std::string& domain,
                                              const std::string& address) const;
-    std::vector<std::pair<std::string, nlohmann::json>> suppressions(
-        const lmdb::Txn& t, const std::string& domain) const;
+    std::vector<std::pair<std::string, nlohmann::json>> suppressions(const lmdb::Txn& t,
+                                                                     const std::string& domain) const;
     void suppress(lmdb::WriteTxn& t, const std::string& domain, const std::string& address,
                   const nlohmann::json& entry);
     bool unsuppress(lmdb::WriteTxn& t, const std::string& domain, const std::string& address);

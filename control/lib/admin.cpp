@@ -13,8 +13,10 @@ namespace {
 
 [[noreturn]] void domain_not_found(const std::string& name) {
     throw Error(Exit::not_found, "DOMAIN_NOT_FOUND",
-                "domain " + name + " is not in the store; see `outpostctl domain list`, or add it "
-                "with `outpostctl domain add " + name + "`");
+                "domain " + name +
+                    " is not in the store; see `outpostctl domain list`, or add it "
+                    "with `outpostctl domain add " +
+                    name + "`");
 }
 
 void check_policy(const std::string& p) {
@@ -43,22 +45,19 @@ std::vector<KeyAlgorithm> algorithms(const std::string& a) {
     if (a == "rsa") return {KeyAlgorithm::rsa};
     if (a == "ed25519") return {KeyAlgorithm::ed25519};
     if (a == "both") return {KeyAlgorithm::rsa, KeyAlgorithm::ed25519};
-    throw Error(Exit::invalid, "ALGORITHM_INVALID",
-                "algorithm '" + a + "' is not one of rsa, ed25519, both");
+    throw Error(Exit::invalid, "ALGORITHM_INVALID", "algorithm '" + a + "' is not one of rsa, ed25519, both");
 }
 
 // New selectors: the base name for RSA, base + "e" for ed25519; a base
 // already used by this domain gets a letter suffix (op20261122b ...).
-std::vector<Selector> new_selectors(const Domain& d, const std::string& requested,
-                                    const std::string& prefix, const std::vector<KeyAlgorithm>& algs,
-                                    int bits) {
+std::vector<Selector> new_selectors(const Domain& d, const std::string& requested, const std::string& prefix,
+                                    const std::vector<KeyAlgorithm>& algs, int bits) {
     std::string base = requested;
     if (base.empty()) {
         base = prefix + utc_day(now_seconds());
         std::string candidate = base;
         for (char c = 'b'; d.find_selector(candidate) || d.find_selector(candidate + "e"); ++c) {
-            if (c > 'z')
-                throw Error(Exit::conflict, "SELECTOR_EXISTS", "too many selectors created today");
+            if (c > 'z') throw Error(Exit::conflict, "SELECTOR_EXISTS", "too many selectors created today");
             candidate = base + c;
         }
         base = candidate;
@@ -250,18 +249,18 @@ void Admin::retire_dkim(const std::string& input, const std::string& selector) {
     Selector* s = d->find_selector(selector);
     if (!s)
         throw Error(Exit::not_found, "SELECTOR_NOT_FOUND",
-                    "domain " + name + " has no selector '" + selector +
-                        "'; see `outpostctl domain show " + name + "`");
+                    "domain " + name + " has no selector '" + selector + "'; see `outpostctl domain show " +
+                        name + "`");
     if (s->state == SelectorState::retired)
         throw Error(Exit::conflict, "SELECTOR_RETIRED", "selector " + selector + " is already retired");
     const bool signing = s->state == SelectorState::active;
     size_t others = 0;
     for (const auto& o : d->selectors)
-        if (&o != s && (signing ? o.state == SelectorState::active : o.state != SelectorState::retired)) ++others;
+        if (&o != s && (signing ? o.state == SelectorState::active : o.state != SelectorState::retired))
+            ++others;
     if (others == 0)
         throw Error(Exit::conflict, "SELECTOR_IN_USE",
-                    "selector " + selector + " is the last one " + name +
-                        (signing ? " signs with" : " has") +
+                    "selector " + selector + " is the last one " + name + (signing ? " signs with" : " has") +
                         "; rotate first (`outpostctl domain dkim rotate " + name +
                         "`) and verify the new one");
     s->state = SelectorState::retired;
@@ -303,7 +302,8 @@ void Admin::suspend_domain(const std::string& input, const std::string& reason) 
     store_.put(t, *d);
     t.commit();
     auto ct = store_.write_counters();
-    store_.add_event(ct, name, {{"at", now_seconds()}, {"type", "domain.suspended"}, {"reason", d->suspended_reason}});
+    store_.add_event(ct, name,
+                     {{"at", now_seconds()}, {"type", "domain.suspended"}, {"reason", d->suspended_reason}});
     ct.commit();
 }
 
@@ -380,9 +380,9 @@ std::pair<ApiKey, std::string> Admin::add_key(const std::string& name, const Add
         throw Error(Exit::conflict, "KEY_ALREADY_ADDED",
                     "key '" + name + "' already exists; remove it first or choose another name");
     if (!k.tenant.empty() && !store_.tenant(t, k.tenant))
-        throw Error(Exit::not_found, "TENANT_NOT_FOUND",
-                    "tenant '" + k.tenant + "' does not exist; add it with `outpostctl tenant add " +
-                        k.tenant + "`");
+        throw Error(
+            Exit::not_found, "TENANT_NOT_FOUND",
+            "tenant '" + k.tenant + "' does not exist; add it with `outpostctl tenant add " + k.tenant + "`");
     if (!k.sasl.empty())
         if (auto other = store_.key_by_sasl(t, k.sasl))
             throw Error(Exit::conflict, "SASL_IN_USE",
@@ -390,13 +390,13 @@ std::pair<ApiKey, std::string> Admin::add_key(const std::string& name, const Add
     for (const auto& a : k.allowed_domains) {
         auto d = store_.domain(t, a);
         if (!d || d->deleted)
-            throw Error(Exit::not_found, "DOMAIN_NOT_FOUND",
-                        "--allow " + a + ": no such domain; add it first with `outpostctl domain add " +
-                            a + "`");
+            throw Error(
+                Exit::not_found, "DOMAIN_NOT_FOUND",
+                "--allow " + a + ": no such domain; add it first with `outpostctl domain add " + a + "`");
         if (!k.tenant.empty() && !d->shared && d->tenant != k.tenant)
             throw Error(Exit::conflict, "DOMAIN_TENANT_MISMATCH",
-                        "--allow " + a + ": the domain belongs to tenant '" + d->tenant +
-                            "', not to '" + k.tenant + "'");
+                        "--allow " + a + ": the domain belongs to tenant '" + d->tenant + "', not to '" +
+                            k.tenant + "'");
     }
     store_.put(t, k);
     t.commit();
@@ -459,7 +459,8 @@ size_t Admin::check_keys() {
                 throw Error(Exit::environment, "KEY_MISMATCH",
                             "DKIM key " + keys_.path(d.name, s.name) +
                                 " does not match the public key in the store; restore the right file, "
-                                "or rotate with `outpostctl domain dkim rotate " + d.name + "`");
+                                "or rotate with `outpostctl domain dkim rotate " +
+                                d.name + "`");
             ++n;
         }
     return n;

@@ -21,9 +21,9 @@ struct AddDomainOptions {
     bool shared = false;
     std::string dmarc_policy;  // "" = config default
     std::string rua;
-    std::string selector;      // "" = prefix + date
-    std::string algorithm;     // "" = config default; rsa | ed25519 | both
-    int rsa_bits = 0;          // 0 = config default
+    std::string selector;   // "" = prefix + date
+    std::string algorithm;  // "" = config default; rsa | ed25519 | both
+    int rsa_bits = 0;       // 0 = config default
 };
 
 struct SetDomainOptions {

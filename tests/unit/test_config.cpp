@@ -63,25 +63,30 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_and_column) {
          "t.yaml:2:3: unknown key 'milter.listn' (did you mean 'milter.listen'?)"},
         {"unknown section", "stor:\n  path: /x\n", "t.yaml:1:1: unknown key 'stor' (did you mean 'store'?)"},
         {"wrong type: integer", "dkim:\n  rsa_bits: big\n", "t.yaml:2:13: dkim.rsa_bits must be an integer"},
-        {"out of range", "dkim:\n  rsa_bits: 512\n", "t.yaml:2:13: dkim.rsa_bits = 512 is out of range (allowed: 1024 to 4096)"},
+        {"out of range", "dkim:\n  rsa_bits: 512\n",
+         "t.yaml:2:13: dkim.rsa_bits = 512 is out of range (allowed: 1024 to 4096)"},
         {"bad choice", "milter:\n  unauthenticated: maybe\n",
          "t.yaml:2:20: milter.unauthenticated: 'maybe' is not one of reject|allow"},
         {"bad duration", "dns:\n  timeout: 5 parsecs\n", "t.yaml:2:12: dns.timeout must be a duration"},
-        {"list expected", "relay:\n  ips: 192.0.2.1\n", "t.yaml:2:8: relay.ips must be a list of IP addresses"},
+        {"list expected", "relay:\n  ips: 192.0.2.1\n",
+         "t.yaml:2:8: relay.ips must be a list of IP addresses"},
         {"bad ip in list", "relay:\n  ips: [192.0.2.1, not-an-ip]\n",
          "t.yaml:2:20: relay.ips: 'not-an-ip' is not an IPv4 or IPv6 address"},
         {"bad list member", "verify:\n  required: [dkim, dane]\n",
          "t.yaml:2:20: verify.required: 'dane' is not one of dkim|spf|dmarc|mailfrom|tracking"},
-        {"percent", "health:\n  own:\n    bounce_warn: 5\n", "t.yaml:3:18: health.own.bounce_warn must be a percentage"},
+        {"percent", "health:\n  own:\n    bounce_warn: 5\n",
+         "t.yaml:3:18: health.own.bounce_warn must be a percentage"},
         {"section given a value", "milter: 3\n", "t.yaml:1:9: 'milter' is a section"},
-        {"duplicate key", "dkim:\n  rsa_bits: 2048\n  rsa_bits: 3072\n", "t.yaml:3:3: 'dkim.rsa_bits' is set twice"},
+        {"duplicate key", "dkim:\n  rsa_bits: 2048\n  rsa_bits: 3072\n",
+         "t.yaml:3:3: 'dkim.rsa_bits' is set twice"},
         {"yaml syntax", "milter:\n  listen: [unclosed\n", "t.yaml:"},
         {"not a mapping", "- a\n- b\n", "t.yaml:1:1: the file must be a YAML mapping"},
     };
     for (const auto& c : cases) {
         BOOST_TEST_CONTEXT(c.label) {
             const std::string got = error_of(c.yaml);
-            BOOST_TEST(got.find(c.want) != std::string::npos, "got: '" << got << "' want: '" << c.want << "'");
+            BOOST_TEST(got.find(c.want) != std::string::npos,
+                       "got: '" << got << "' want: '" << c.want << "'");
         }
     }
 }
@@ -89,7 +94,8 @@ BOOST_AUTO_TEST_CASE(errors_name_file_line_and_column) {
 BOOST_AUTO_TEST_CASE(example_file_is_generated_from_the_table_and_loads) {
     const std::string generated = example_config();
     // The checked-in example must be exactly what the table generates.
-    const std::string checked_in = test::read_file(std::string(OUTPOST_SOURCE_DIR) + "/config/outpost.example.yaml");
+    const std::string checked_in =
+        test::read_file(std::string(OUTPOST_SOURCE_DIR) + "/config/outpost.example.yaml");
     BOOST_TEST(generated == checked_in,
                "config/outpost.example.yaml is stale: regenerate it with `outpostctl config example`");
     Config c = parse_config(generated, "example");

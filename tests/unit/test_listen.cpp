@@ -80,6 +80,6 @@ BOOST_AUTO_TEST_CASE(a_live_socket_is_not_taken_over_a_stale_one_is) {
     BOOST_REQUIRE(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
     BOOST_REQUIRE(::listen(l, 4) == 0);
     BOOST_CHECK_THROW(prepare_socket_dir(spec), Error);
-    ::close(l);                         // the file stays: stale
+    ::close(l);  // the file stays: stale
     BOOST_CHECK_NO_THROW(prepare_socket_dir(spec));
 }

@@ -1,10 +1,9 @@
 // test_outpostctl.cpp - the outpostctl binary, run as an administrator would:
 // every subcommand, exit statuses, and bad input that must change nothing.
 #define BOOST_TEST_MODULE outpostctl
-#include <boost/test/unit_test.hpp>
-
 #include <sys/stat.h>
 
+#include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
 #include "store/store.h"
@@ -40,7 +39,8 @@ struct Ctl {
             s += r.out;
         }
         std::error_code ec;
-        for (auto& e : std::filesystem::directory_iterator(dir.path + "/keys", ec)) s += e.path().string() + "\n";
+        for (auto& e : std::filesystem::directory_iterator(dir.path + "/keys", ec))
+            s += e.path().string() + "\n";
         return s;
     }
 };
@@ -70,7 +70,8 @@ void expect_refusals(const Ctl& ctl, const std::vector<Refusal>& cases) {
 
 BOOST_AUTO_TEST_CASE(domain_add_show_records_list) {
     Ctl ctl;
-    auto r = ctl({"domain", "add", "Example.COM.", "--dmarc-policy", "quarantine", "--rua", "Dmarc@Example.com"});
+    auto r =
+        ctl({"domain", "add", "Example.COM.", "--dmarc-policy", "quarantine", "--rua", "Dmarc@Example.com"});
     BOOST_TEST(r.status == 0, r.err);
     BOOST_TEST(r.out.find("added example.com (pending)") != std::string::npos);
     BOOST_TEST(r.out.find("op") != std::string::npos);
@@ -119,7 +120,8 @@ BOOST_AUTO_TEST_CASE(domain_records_bind_passes_named_checkzone) {
     BOOST_REQUIRE(r.status == 0);
     test::write_file(ctl.dir.path + "/zone",
                      "$TTL 3600\n@ IN SOA ns.example.com. h.example.com. 1 3600 600 86400 300\n"
-                     "@ IN NS ns.example.com.\nns IN A 192.0.2.53\n" + r.out);
+                     "@ IN NS ns.example.com.\nns IN A 192.0.2.53\n" +
+                         r.out);
     auto z = test::run({"named-checkzone", "example.com", ctl.dir.path + "/zone"});
     BOOST_TEST(z.status == 0, z.out << z.err);
     auto table = ctl({"domain", "records", "example.com"});
@@ -129,8 +131,8 @@ BOOST_AUTO_TEST_CASE(domain_records_bind_passes_named_checkzone) {
 BOOST_AUTO_TEST_CASE(domain_set_rotate_retire_remove) {
     Ctl ctl;
     ctl({"domain", "add", "example.com", "--selector", "first"});
-    auto r = ctl({"domain", "set", "example.com", "--active", "off", "--track-opens", "on", "--warmup-days", "3",
-                  "--daily-cap", "500", "--dmarc-policy", "reject"});
+    auto r = ctl({"domain", "set", "example.com", "--active", "off", "--track-opens", "on", "--warmup-days",
+                  "3", "--daily-cap", "500", "--dmarc-policy", "reject"});
     BOOST_TEST(r.status == 0, r.err);
     json d = ctl.json_of({"domain", "show", "example.com", "--json"});
     BOOST_TEST(d["active"] == false);
@@ -247,34 +249,53 @@ BOOST_AUTO_TEST_CASE(bad_input_is_refused_and_changes_nothing) {
     ctl({"domain", "add", "example.com", "--selector", "s1"});
     ctl({"domain", "add", "acme.example", "--tenant", "acme"});
     ctl({"key", "add", "app1"});
-    expect_refusals(ctl, {
-        {"duplicate add", {"domain", "add", "example.com"}, 3, "DOMAIN_ALREADY_ADDED"},
-        {"duplicate add, other spelling", {"domain", "add", "EXAMPLE.com."}, 3, "DOMAIN_ALREADY_ADDED"},
-        {"public suffix", {"domain", "add", "co.uk"}, 4, "DOMAIN_IS_PUBLIC_SUFFIX"},
-        {"bare TLD", {"domain", "add", "com"}, 4, "DOMAIN_IS_PUBLIC_SUFFIX"},
-        {"invalid name", {"domain", "add", "exa_mple..com"}, 4, "DOMAIN_INVALID"},
-        {"invalid IDN", {"domain", "add", "xn--zz.example"}, 4, "DOMAIN_INVALID"},
-        {"unknown tenant", {"domain", "add", "new.example", "--tenant", "nobody"}, 2, "TENANT_NOT_FOUND"},
-        {"rsa too small", {"domain", "add", "new.example", "--rsa-bits", "512"}, 4, "KEY_SIZE_INVALID"},
-        {"bad rua", {"domain", "add", "new.example", "--rua", "not-an-address"}, 4, "ADDRESS_INVALID"},
-        {"show unknown", {"domain", "show", "nope.example"}, 2, "DOMAIN_NOT_FOUND"},
-        {"records unknown", {"domain", "records", "nope.example"}, 2, "DOMAIN_NOT_FOUND"},
-        {"set unknown", {"domain", "set", "nope.example", "--active", "off"}, 2, "DOMAIN_NOT_FOUND"},
-        {"set bad switch", {"domain", "set", "example.com", "--active", "maybe"}, 1, "--active takes on or off"},
-        {"retire unknown selector", {"domain", "dkim", "retire", "example.com", "nope"}, 2, "SELECTOR_NOT_FOUND"},
-        {"retire the last selector", {"domain", "dkim", "retire", "example.com", "s1"}, 3, "SELECTOR_IN_USE"},
-        {"remove unknown", {"domain", "remove", "nope.example"}, 2, "DOMAIN_NOT_FOUND"},
-        {"key allow unknown domain", {"key", "add", "k2", "--allow", "nope.example"}, 2, "DOMAIN_NOT_FOUND"},
-        {"key allow invalid domain", {"key", "add", "k2", "--allow", "co.uk"}, 4, "DOMAIN_IS_PUBLIC_SUFFIX"},
-        {"key unknown tenant", {"key", "add", "k2", "--tenant", "nobody"}, 2, "TENANT_NOT_FOUND"},
-        {"key other tenant's domain", {"key", "add", "k2", "--tenant", "other", "--allow", "acme.example"}, 3,
-         "DOMAIN_TENANT_MISMATCH"},
-        {"key bad cidr", {"key", "add", "k2", "--cidr", "10.0.0.0/33"}, 4, "CIDR_INVALID"},
-        {"duplicate key", {"key", "add", "app1"}, 3, "KEY_ALREADY_ADDED"},
-        {"tenant in use", {"tenant", "remove", "acme"}, 3, "TENANT_IN_USE"},
-        {"duplicate tenant", {"tenant", "add", "acme"}, 3, "TENANT_ALREADY_ADDED"},
-        {"suppress bad address", {"suppression", "add", "example.com", "nobody"}, 4, "ADDRESS_INVALID"},
-    });
+    expect_refusals(
+        ctl,
+        {
+            {"duplicate add", {"domain", "add", "example.com"}, 3, "DOMAIN_ALREADY_ADDED"},
+            {"duplicate add, other spelling", {"domain", "add", "EXAMPLE.com."}, 3, "DOMAIN_ALREADY_ADDED"},
+            {"public suffix", {"domain", "add", "co.uk"}, 4, "DOMAIN_IS_PUBLIC_SUFFIX"},
+            {"bare TLD", {"domain", "add", "com"}, 4, "DOMAIN_IS_PUBLIC_SUFFIX"},
+            {"invalid name", {"domain", "add", "exa_mple..com"}, 4, "DOMAIN_INVALID"},
+            {"invalid IDN", {"domain", "add", "xn--zz.example"}, 4, "DOMAIN_INVALID"},
+            {"unknown tenant", {"domain", "add", "new.example", "--tenant", "nobody"}, 2, "TENANT_NOT_FOUND"},
+            {"rsa too small", {"domain", "add", "new.example", "--rsa-bits", "512"}, 4, "KEY_SIZE_INVALID"},
+            {"bad rua", {"domain", "add", "new.example", "--rua", "not-an-address"}, 4, "ADDRESS_INVALID"},
+            {"show unknown", {"domain", "show", "nope.example"}, 2, "DOMAIN_NOT_FOUND"},
+            {"records unknown", {"domain", "records", "nope.example"}, 2, "DOMAIN_NOT_FOUND"},
+            {"set unknown", {"domain", "set", "nope.example", "--active", "off"}, 2, "DOMAIN_NOT_FOUND"},
+            {"set bad switch",
+             {"domain", "set", "example.com", "--active", "maybe"},
+             1,
+             "--active takes on or off"},
+            {"retire unknown selector",
+             {"domain", "dkim", "retire", "example.com", "nope"},
+             2,
+             "SELECTOR_NOT_FOUND"},
+            {"retire the last selector",
+             {"domain", "dkim", "retire", "example.com", "s1"},
+             3,
+             "SELECTOR_IN_USE"},
+            {"remove unknown", {"domain", "remove", "nope.example"}, 2, "DOMAIN_NOT_FOUND"},
+            {"key allow unknown domain",
+             {"key", "add", "k2", "--allow", "nope.example"},
+             2,
+             "DOMAIN_NOT_FOUND"},
+            {"key allow invalid domain",
+             {"key", "add", "k2", "--allow", "co.uk"},
+             4,
+             "DOMAIN_IS_PUBLIC_SUFFIX"},
+            {"key unknown tenant", {"key", "add", "k2", "--tenant", "nobody"}, 2, "TENANT_NOT_FOUND"},
+            {"key other tenant's domain",
+             {"key", "add", "k2", "--tenant", "other", "--allow", "acme.example"},
+             3,
+             "DOMAIN_TENANT_MISMATCH"},
+            {"key bad cidr", {"key", "add", "k2", "--cidr", "10.0.0.0/33"}, 4, "CIDR_INVALID"},
+            {"duplicate key", {"key", "add", "app1"}, 3, "KEY_ALREADY_ADDED"},
+            {"tenant in use", {"tenant", "remove", "acme"}, 3, "TENANT_IN_USE"},
+            {"duplicate tenant", {"tenant", "add", "acme"}, 3, "TENANT_ALREADY_ADDED"},
+            {"suppress bad address", {"suppression", "add", "example.com", "nobody"}, 4, "ADDRESS_INVALID"},
+        });
 }
 
 BOOST_AUTO_TEST_CASE(usage_errors_exit_1_and_help_matches_the_manual) {
@@ -287,7 +308,8 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_1_and_help_matches_the_manual) {
     for (const char* word : {"domain", "tenant", "key", "suppression", "config", "Exit status", "--config"})
         BOOST_TEST(help.out.find(word) != std::string::npos, word);
     auto dhelp = test::run({OUTPOSTCTL, "domain", "add", "--help"});
-    for (const char* word : {"--tenant", "--shared", "--dmarc-policy", "--rua", "--selector", "--algorithm", "--rsa-bits"})
+    for (const char* word :
+         {"--tenant", "--shared", "--dmarc-policy", "--rua", "--selector", "--algorithm", "--rsa-bits"})
         BOOST_TEST(dhelp.out.find(word) != std::string::npos, word);
 }
 
@@ -298,7 +320,9 @@ BOOST_AUTO_TEST_CASE(environment_and_config_errors) {
     test::write_file(bad, "store:\n  path: " + dir.path + "/store\n  kyes: /x\n");
     auto r = test::run({OUTPOSTCTL, "--config", bad, "domain", "add", "example.com"});
     BOOST_TEST(r.status == 5);
-    BOOST_TEST(r.err.find(bad + ":3:3: unknown key 'store.kyes' (did you mean 'store.keys'?)") != std::string::npos, r.err);
+    BOOST_TEST(
+        r.err.find(bad + ":3:3: unknown key 'store.kyes' (did you mean 'store.keys'?)") != std::string::npos,
+        r.err);
     BOOST_TEST(!std::filesystem::exists(dir.path + "/store"));
 
     // A store path that cannot be created: exit 6, named.
@@ -307,7 +331,9 @@ BOOST_AUTO_TEST_CASE(environment_and_config_errors) {
     test::write_file(unwritable, "store:\n  path: " + dir.path + "/file/store\n  keys: " + dir.path + "/k\n");
     r = test::run({OUTPOSTCTL, "--config", unwritable, "domain", "list"});
     BOOST_TEST(r.status == 6);
-    BOOST_TEST(r.err.find("STORE_ERROR: cannot create store directory " + dir.path + "/file/store") != std::string::npos, r.err);
+    BOOST_TEST(r.err.find("STORE_ERROR: cannot create store directory " + dir.path + "/file/store") !=
+                   std::string::npos,
+               r.err);
 
     // A key file others can read: config check names the file and the chmod.
     Ctl ctl;

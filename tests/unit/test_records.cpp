@@ -4,8 +4,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "dns/dkim_keys.h"
-#include "store/error.h"
 #include "dns/records.h"
+#include "store/error.h"
 #include "testutil.h"
 
 using namespace outpost;
@@ -45,13 +45,15 @@ BOOST_AUTO_TEST_CASE(spf_advice_merges_an_existing_record) {
     } cases[] = {
         {"", "v=spf1 include:_spf.relay.test ~all"},
         {"v=spf1 mx -all", "v=spf1 mx include:_spf.relay.test -all"},
-        {"v=spf1 ip4:192.0.2.1 include:other.test ?all", "v=spf1 ip4:192.0.2.1 include:other.test include:_spf.relay.test ?all"},
+        {"v=spf1 ip4:192.0.2.1 include:other.test ?all",
+         "v=spf1 ip4:192.0.2.1 include:other.test include:_spf.relay.test ?all"},
         {"v=spf1 include:_spf.relay.test -all", "v=spf1 include:_spf.relay.test -all"},
         {"v=spf1 redirect=_spf.other.test", "v=spf1 include:_spf.relay.test redirect=_spf.other.test"},
         {"v=spf1 a", "v=spf1 a include:_spf.relay.test"},
     };
-    for (const auto& c : cases)
-        BOOST_TEST_CONTEXT(c.existing) { BOOST_TEST(spf_record(c.existing, "_spf.relay.test") == c.want); }
+    for (const auto& c : cases) BOOST_TEST_CONTEXT(c.existing) {
+            BOOST_TEST(spf_record(c.existing, "_spf.relay.test") == c.want);
+        }
 }
 
 BOOST_AUTO_TEST_CASE(records_cover_every_purpose) {
@@ -60,10 +62,12 @@ BOOST_AUTO_TEST_CASE(records_cover_every_purpose) {
     auto rs = domain_records(d, cfg);
     std::vector<std::string> got;
     for (const auto& r : rs) got.push_back(r.purpose + " " + r.type + " " + r.host);
-    std::vector<std::string> want = {
-        "dkim TXT op20261122._domainkey.example.com", "spf TXT example.com",
-        "dmarc TXT _dmarc.example.com",              "mailfrom MX bounce.example.com",
-        "mailfrom TXT bounce.example.com",            "tracking CNAME track.example.com"};
+    std::vector<std::string> want = {"dkim TXT op20261122._domainkey.example.com",
+                                     "spf TXT example.com",
+                                     "dmarc TXT _dmarc.example.com",
+                                     "mailfrom MX bounce.example.com",
+                                     "mailfrom TXT bounce.example.com",
+                                     "tracking CNAME track.example.com"};
     BOOST_TEST(got == want, boost::test_tools::per_element());
     BOOST_TEST(rs[2].value == "v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com");
     BOOST_TEST(rs[0].required);
@@ -80,11 +84,13 @@ BOOST_AUTO_TEST_CASE(bind_fragment_passes_named_checkzone_and_openssl_parses_the
         BOOST_TEST_CONTEXT(to_string(alg)) {
             Domain d = sample_domain(alg, 2048);
             const std::string zone = dir.path + "/zone";
-            test::write_file(zone, "$TTL 3600\n"
-                                   "example.com. IN SOA ns.example.com. hostmaster.example.com. 1 3600 600 86400 300\n"
-                                   "example.com. IN NS ns.example.com.\n"
-                                   "ns.example.com. IN A 192.0.2.53\n" +
-                                       records_bind(domain_records(d, cfg), 3600));
+            test::write_file(
+                zone,
+                "$TTL 3600\n"
+                "example.com. IN SOA ns.example.com. hostmaster.example.com. 1 3600 600 86400 300\n"
+                "example.com. IN NS ns.example.com.\n"
+                "ns.example.com. IN A 192.0.2.53\n" +
+                    records_bind(domain_records(d, cfg), 3600));
             auto r = test::run({"named-checkzone", "example.com", zone});
             BOOST_TEST(r.status == 0, r.out << r.err);
             BOOST_TEST(r.out.find("OK") != std::string::npos);
@@ -92,14 +98,18 @@ BOOST_AUTO_TEST_CASE(bind_fragment_passes_named_checkzone_and_openssl_parses_the
             // The DKIM p= value is a key openssl can read.
             const auto& p = d.selectors[0].public_key;
             if (alg == KeyAlgorithm::rsa) {
-                test::write_file(dir.path + "/pub.pem", "-----BEGIN PUBLIC KEY-----\n" + p + "\n-----END PUBLIC KEY-----\n");
-                auto o = test::run({"openssl", "pkey", "-pubin", "-in", dir.path + "/pub.pem", "-noout", "-text"});
+                test::write_file(dir.path + "/pub.pem",
+                                 "-----BEGIN PUBLIC KEY-----\n" + p + "\n-----END PUBLIC KEY-----\n");
+                auto o =
+                    test::run({"openssl", "pkey", "-pubin", "-in", dir.path + "/pub.pem", "-noout", "-text"});
                 BOOST_TEST(o.status == 0, o.err);
                 BOOST_TEST(o.out.find("2048 bit") != std::string::npos, o.out);
             } else {
                 // RFC 8463: p= is the raw 32-byte key; wrap it in its SPKI prefix for openssl.
-                auto b = test::run({"sh", "-c", "{ printf '\\060\\052\\060\\005\\006\\003\\053\\145\\160\\003\\041\\000'; echo '" + p +
-                                                     "' | base64 -d; } | openssl pkey -pubin -inform DER -noout -text"});
+                auto b = test::run(
+                    {"sh", "-c",
+                     "{ printf '\\060\\052\\060\\005\\006\\003\\053\\145\\160\\003\\041\\000'; echo '" + p +
+                         "' | base64 -d; } | openssl pkey -pubin -inform DER -noout -text"});
                 BOOST_TEST(b.status == 0, b.err);
                 BOOST_TEST(b.out.find("ED25519 Public-Key") != std::string::npos, b.out);
             }

@@ -2,7 +2,6 @@
 // included) and the resolver's configuration checks.
 #define BOOST_TEST_MODULE resolver
 #include <boost/test/unit_test.hpp>
-
 #include <cstdint>
 
 #include "dns/resolver.h"
@@ -114,7 +113,8 @@ BOOST_AUTO_TEST_CASE(mx_a_aaaa_cname_values) {
         u16(rd, 10);
         name(rd, "bounces.relay.test");
     });
-    BOOST_TEST(parse(mx, "bounce.example.test", RRType::MX).values == std::vector<std::string>{"10 bounces.relay.test"});
+    BOOST_TEST(parse(mx, "bounce.example.test", RRType::MX).values ==
+               std::vector<std::string>{"10 bounces.relay.test"});
 
     Packet a4("h.test", 1);
     a4.rr("h.test", 1, [](Bytes& rd) { rd.insert(rd.end(), {192, 0, 2, 10}); });
@@ -155,7 +155,8 @@ BOOST_AUTO_TEST_CASE(hostile_packets_are_refused) {
     // A compression pointer to itself in the answer's owner name.
     Packet loop("x.test", 16);
     const size_t at = loop.b.size();
-    loop.b.insert(loop.b.end(), {static_cast<unsigned char>(0xC0 | (at >> 8)), static_cast<unsigned char>(at)});
+    loop.b.insert(loop.b.end(),
+                  {static_cast<unsigned char>(0xC0 | (at >> 8)), static_cast<unsigned char>(at)});
     loop.b.insert(loop.b.end(), {0, 16, 0, 1, 0, 0, 0, 60, 0, 0});
     loop.b[7] = 1;
     parse(loop, "x.test", RRType::TXT, false);
@@ -194,7 +195,8 @@ BOOST_AUTO_TEST_CASE(unanswered_queries_time_out_within_the_limits) {
     for (int i = 0; i < 50; ++i) qs.push_back({"n" + std::to_string(i) + ".test", RRType::TXT});
     const auto t0 = std::chrono::steady_clock::now();
     const auto out = r.resolve(qs);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     BOOST_TEST(out.size() == qs.size());
     for (const auto& a : out) BOOST_TEST(a.failed(), a.query.name << " " << to_string(a.rcode));
     BOOST_TEST(ms.count() < 3000, ms.count() << " ms");

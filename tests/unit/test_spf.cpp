@@ -130,8 +130,9 @@ BOOST_AUTO_TEST_CASE(record_helpers) {
                "v=spf1 include:a.test ip4:198.51.100.7 include:r.test ~all");
     BOOST_TEST(merge_spf_records({"v=spf1 mx include:r.test -all", "v=spf1 mx a ~all"}, "r.test") ==
                "v=spf1 mx include:r.test a -all");
-    BOOST_TEST(merge_spf_records({"v=spf1 redirect=_spf.a.test", "v=spf1 exp=why.test ip4:1.2.3.4"}, "r.test") ==
-               "v=spf1 ip4:1.2.3.4 include:r.test exp=why.test redirect=_spf.a.test");
+    BOOST_TEST(
+        merge_spf_records({"v=spf1 redirect=_spf.a.test", "v=spf1 exp=why.test ip4:1.2.3.4"}, "r.test") ==
+        "v=spf1 ip4:1.2.3.4 include:r.test exp=why.test redirect=_spf.a.test");
 
     BOOST_TEST(is_loopback_ip("127.0.0.1"));
     BOOST_TEST(is_loopback_ip("127.1.2.3"));

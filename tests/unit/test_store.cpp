@@ -1,10 +1,10 @@
 // test_store.cpp - the LMDB store: transactions, schema version, and two
 // processes using it at once.
 #define BOOST_TEST_MODULE store
-#include <boost/test/unit_test.hpp>
-
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
 
 #include "store/error.h"
 #include "store/store.h"
@@ -35,7 +35,8 @@ BOOST_AUTO_TEST_CASE(not_found_is_a_value_and_uncommitted_writes_vanish) {
         auto t = s.write();
         Domain d;
         d.name = "example.com";
-        d.selectors.push_back(Selector{"s1", KeyAlgorithm::rsa, 2048, SelectorState::active, "AAAA", 1, 2, 0});
+        d.selectors.push_back(
+            Selector{"s1", KeyAlgorithm::rsa, 2048, SelectorState::active, "AAAA", 1, 2, 0});
         s.put(t, d);
         t.commit();
     }

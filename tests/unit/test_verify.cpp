@@ -137,7 +137,8 @@ BOOST_AUTO_TEST_CASE(pending_stays_pending_when_a_record_is_missing) {
 BOOST_AUTO_TEST_CASE(pending_past_timeout_fails_but_not_on_dns_errors) {
     const int64_t late = 1000 + 72 * 3600;
     Domain d = domain(DomainStatus::pending, {selector("s1", SelectorState::pending)});
-    apply_verification(d, run({{"s1", CheckStatus::error}}, CheckStatus::error, CheckStatus::error), cfg(), late);
+    apply_verification(d, run({{"s1", CheckStatus::error}}, CheckStatus::error, CheckStatus::error), cfg(),
+                       late);
     BOOST_TEST(to_string(d.status) == "pending");
     apply_verification(d, run({{"s1", CheckStatus::missing}}), cfg(), late - 1);
     BOOST_TEST(to_string(d.status) == "pending");
@@ -151,7 +152,8 @@ BOOST_AUTO_TEST_CASE(pending_past_timeout_fails_but_not_on_dns_errors) {
 BOOST_AUTO_TEST_CASE(verified_degrades_and_recovers_errors_never_degrade) {
     Domain d = domain(DomainStatus::verified, {selector("s1", SelectorState::active)});
     d.verified_at = 500;
-    apply_verification(d, run({{"s1", CheckStatus::error}}, CheckStatus::error, CheckStatus::error), cfg(), kNow);
+    apply_verification(d, run({{"s1", CheckStatus::error}}, CheckStatus::error, CheckStatus::error), cfg(),
+                       kNow);
     BOOST_TEST(to_string(d.status) == "verified");
     apply_verification(d, run({{"s1", CheckStatus::ok}}, CheckStatus::mismatch), cfg(), kNow);
     BOOST_TEST(to_string(d.status) == "degraded");
@@ -189,7 +191,8 @@ BOOST_AUTO_TEST_CASE(rotation_pending_to_active_old_to_retiring) {
     Domain d = domain(DomainStatus::verified,
                       {selector("old", SelectorState::active), selector("new", SelectorState::pending)});
     // New record not published: nothing moves; its absence is not required.
-    auto t = apply_verification(d, run({{"old", CheckStatus::ok}, {"new", CheckStatus::missing}}), cfg(), kNow);
+    auto t =
+        apply_verification(d, run({{"old", CheckStatus::ok}, {"new", CheckStatus::missing}}), cfg(), kNow);
     BOOST_TEST(!t.changed());
     BOOST_TEST(to_string(d.selectors[1].state) == "pending");
     BOOST_TEST(!d.checks[1].required);
@@ -210,9 +213,9 @@ BOOST_AUTO_TEST_CASE(rotation_pending_to_active_old_to_retiring) {
 }
 
 BOOST_AUTO_TEST_CASE(rotation_replaces_only_the_same_algorithm) {
-    Domain d = domain(DomainStatus::verified,
-                      {selector("r1", SelectorState::active), selector("e1", SelectorState::active, KeyAlgorithm::ed25519),
-                       selector("r2", SelectorState::pending)});
+    Domain d = domain(DomainStatus::verified, {selector("r1", SelectorState::active),
+                                               selector("e1", SelectorState::active, KeyAlgorithm::ed25519),
+                                               selector("r2", SelectorState::pending)});
     auto t = apply_verification(
         d, run({{"r1", CheckStatus::ok}, {"e1", CheckStatus::ok}, {"r2", CheckStatus::warn}}), cfg(), kNow);
     BOOST_TEST(t.retiring == std::vector<std::string>{"r1"});
