@@ -119,10 +119,8 @@ std::string records_bind(const std::vector<DnsRecord>& rs, int ttl) {
                 o << (i ? "\n\t" : "") << '"' << esc << '"';
             }
             if (parts.size() > 1) o << " )";
-        } else if (r.type == "MX") {
-            o << r.value << '.';
         } else {
-            o << r.value << '.';
+            o << r.value << '.';  // MX "10 host", CNAME "host": absolute names
         }
         o << '\n';
     }

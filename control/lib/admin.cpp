@@ -97,7 +97,7 @@ Admin::Admin(const Config& cfg)
     // The milter reads this store and writes its counters: a store created
     // here as root is given to milter.user.
     const ServiceOwner owner = ServiceOwner::of(cfg);
-    for (const std::string dir : {cfg.store.path, cfg.store.path + "/counters"}) {
+    for (const std::string& dir : {cfg.store.path, cfg.store.path + "/counters"}) {
         owner.give(dir);
         owner.give(dir + "/data.mdb");
         owner.give(dir + "/lock.mdb");
