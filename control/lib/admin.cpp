@@ -289,6 +289,12 @@ void Admin::remove_domain(const std::string& input) {
 
 void Admin::suspend_domain(const std::string& input, const std::string& reason) {
     const std::string name = normalize_domain(input).ascii;
+    // The reason goes into SMTP replies: printable ASCII only, no '%'.
+    if (reason.size() > 200 || std::any_of(reason.begin(), reason.end(),
+                                           [](unsigned char c) { return c < 0x20 || c > 0x7e || c == '%'; }))
+        throw Error(Exit::invalid, "VALUE_INVALID",
+                    "--reason must be at most 200 printable ASCII characters without '%' "
+                    "(it is quoted in SMTP replies)");
     auto t = store_.write();
     auto d = store_.domain(t, name);
     if (!d || d->deleted) domain_not_found(name);

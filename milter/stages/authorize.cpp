@@ -34,9 +34,10 @@ StageResult AuthorizeStage::end_of_headers(Message& m) {
     if (!d->active)
         return StageResult::policy("DOMAIN_INACTIVE", name + " has been deactivated by the administrator");
     if (d->status == DomainStatus::suspended)
-        return StageResult::policy("DOMAIN_SUSPENDED", name +
-                                                           " is suspended for its bounce or complaint rate; "
-                                                           "ask the administrator to reinstate it");
+        return StageResult::policy("DOMAIN_SUSPENDED",
+                                   name + " is suspended (" +
+                                       (d->suspended_reason.empty() ? "health" : d->suspended_reason) +
+                                       "); ask the relay's administrator to reinstate it");
     if ((d->status == DomainStatus::pending || d->status == DomainStatus::failed) && !t.sandbox) {
         const std::string text = name + " has not passed DNS verification yet (" + to_string(d->status) +
                                  "); publish its records and run outpostctl domain verify";

@@ -126,6 +126,7 @@ class RepliesTest(OutpostCase):
         try:
             token, r = self.send(OTHER)
             self.refused(r, token, 550, "5.7.1", "DOMAIN_SUSPENDED")
+            self.assertIn("(test)", r.text)  # the administrator's reason reaches the sender
         finally:
             self.op.ctl("domain", "reinstate", OTHER)
 

@@ -294,6 +294,10 @@ BOOST_AUTO_TEST_CASE(bad_input_is_refused_and_changes_nothing) {
             {"duplicate key", {"key", "add", "app1"}, 3, "KEY_ALREADY_ADDED"},
             {"tenant in use", {"tenant", "remove", "acme"}, 3, "TENANT_IN_USE"},
             {"duplicate tenant", {"tenant", "add", "acme"}, 3, "TENANT_ALREADY_ADDED"},
+            {"suspend reason with a newline",
+             {"domain", "suspend", "example.com", "--reason", "a\nb"},
+             4,
+             "VALUE_INVALID"},
             {"suppress bad address", {"suppression", "add", "example.com", "nobody"}, 4, "ADDRESS_INVALID"},
         });
 }
