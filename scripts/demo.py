@@ -31,10 +31,29 @@ def step(text):
     print("\n== " + text, flush=True)
 
 
+def reachable_by_other_users(path):
+    """Postfix's daemons run as `postfix`: every directory above its queue
+    and data directories must be searchable by other users."""
+    path = os.path.abspath(path)
+    while True:
+        if os.path.isdir(path) and not os.stat(path).st_mode & 0o001:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
 def main():
     var = os.path.join(TOP, "var", "demo")
+    if not reachable_by_other_users(os.path.join(TOP, "var")):
+        # e.g. a checkout under /root (mode 0700): Postfix could not reach it.
+        var = "/tmp/outpost-demo-%d" % os.getuid()
+        print("demo: %s is not searchable by the postfix user; running under %s instead"
+              % (TOP, var))
     shutil.rmtree(var, ignore_errors=True)
     os.makedirs(var)
+    os.chmod(var, 0o755)
     op = outpostlab.Outpost(var)
     try:
         step("starting unbound, a capture sink, Postfix and outpost-milter on 127.0.0.1")
