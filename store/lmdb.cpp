@@ -45,6 +45,10 @@ Env::Env(const std::string& dir, unsigned flags, unsigned max_dbs, size_t map_si
         env_ = nullptr;
         throw_error("mdb_env_open", rc, dir);
     }
+    // Reader slots left by a process that died inside a read transaction (a
+    // milter killed with SIGKILL) pin old pages until cleared: clear them.
+    int dead = 0;
+    mdb_reader_check(env_, &dead);
 }
 
 Env::~Env() {
