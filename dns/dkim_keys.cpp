@@ -139,6 +139,16 @@ std::string KeyDir::read(const std::string& domain, const std::string& selector)
     return ss.str();
 }
 
+std::string KeyDir::read_matching(const std::string& domain, const std::string& selector,
+                                  const std::string& public_b64) const {
+    std::string pem = read(domain, selector);
+    if (public_key_of(pem) != public_b64)
+        env_fail("DKIM key " + path(domain, selector) +
+                 " does not match the public key the store publishes for selector " + selector +
+                 "; restore the right file, or run `outpostctl domain dkim rotate " + domain + "`");
+    return pem;
+}
+
 void KeyDir::remove(const std::string& domain, const std::string& selector) const {
     ::unlink(path(domain, selector).c_str());
 }

@@ -37,10 +37,15 @@ public:
     // Reads a key; refuses a file readable or writable by group or others,
     // naming the chmod that fixes it.
     std::string read(const std::string& domain, const std::string& selector) const;
+    // read(), then refuses a key whose public half is not `public_b64` (the
+    // p= value the store publishes for the selector), naming the fix.
+    std::string read_matching(const std::string& domain, const std::string& selector,
+                              const std::string& public_b64) const;
     void remove(const std::string& domain, const std::string& selector) const;
     // Renames the key to "<path>.removed-<when>" (domain removal).
     void set_aside(const std::string& domain, const std::string& selector, int64_t when) const;
     const std::string& dir() const { return dir_; }
+    const ServiceOwner& owner() const { return owner_; }
 
 private:
     std::string dir_;

@@ -29,18 +29,13 @@ std::shared_ptr<const PrivateKey> KeyCache::get(const std::string& domain, const
     // Read outside the lock: a slow disk must not stall other sessions.
     auto key = std::make_shared<PrivateKey>();
     try {
-        key->pem = dir_.read(domain, sel.name);
-        key->public_b64 = public_key_of(key->pem);
+        key->pem = dir_.read_matching(domain, sel.name, sel.public_key);
     } catch (const Error& e) {
         throw Error(Exit::environment, "DKIM_KEY_UNAVAILABLE", e.what());
     }
+    key->public_b64 = sel.public_key;
     key->algorithm = sel.algorithm;
     key->registered = register_parsed_key(key->pem);
-    if (key->public_b64 != sel.public_key)
-        throw Error(Exit::environment, "DKIM_KEY_UNAVAILABLE",
-                    "DKIM key file " + dir_.path(domain, sel.name) +
-                        " does not match the public key the store publishes for " + id +
-                        "; restore the right key or run `outpostctl domain dkim rotate " + domain + "`");
     std::lock_guard<std::mutex> lock(mu_);
     keys_[id] = key;
     return key;

@@ -96,11 +96,10 @@ Admin::Admin(const Config& cfg)
     : cfg_(cfg), store_(cfg, Store::Mode::read_write), keys_(cfg.store.keys, ServiceOwner::of(cfg)) {
     // The milter reads this store and writes its counters: a store created
     // here as root is given to milter.user.
-    const ServiceOwner owner = ServiceOwner::of(cfg);
     for (const std::string& dir : {cfg.store.path, cfg.store.path + "/counters"}) {
-        owner.give(dir);
-        owner.give(dir + "/data.mdb");
-        owner.give(dir + "/lock.mdb");
+        keys_.owner().give(dir);
+        keys_.owner().give(dir + "/data.mdb");
+        keys_.owner().give(dir + "/lock.mdb");
     }
 }
 
@@ -461,12 +460,7 @@ size_t Admin::check_keys() {
     for (const auto& d : domains(false))
         for (const auto& s : d.selectors) {
             if (s.state == SelectorState::retired) continue;
-            if (public_key_of(keys_.read(d.name, s.name)) != s.public_key)
-                throw Error(Exit::environment, "KEY_MISMATCH",
-                            "DKIM key " + keys_.path(d.name, s.name) +
-                                " does not match the public key in the store; restore the right file, "
-                                "or rotate with `outpostctl domain dkim rotate " +
-                                d.name + "`");
+            keys_.read_matching(d.name, s.name, s.public_key);
             ++n;
         }
     return n;
