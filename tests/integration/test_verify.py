@@ -14,10 +14,8 @@ import unittest
 
 import lab
 
-RELAY_INCLUDE = "_spf.relay.test"
-RELAY_IPS = ["192.0.2.10", "2001:db8::10"]
-BOUNCE_HOST = "bounces.relay.test"
-TRACK_HOST = "t.relay.test"
+import verifylab
+from verifylab import BOUNCE_HOST, RELAY_INCLUDE, RELAY_IPS, TRACK_HOST  # noqa: F401
 
 
 def outpostctl():
@@ -59,20 +57,8 @@ class VerifyTest(unittest.TestCase):
     # --- helpers ----------------------------------------------------------
     def write_config(self, timeout="2s", trust_anchor=""):
         path = os.path.join(self.tmp, "outpost-%d.yaml" % time.monotonic_ns())
-        with open(path, "w") as f:
-            f.write("""\
-store: {{ path: {tmp}/store, keys: {tmp}/keys }}
-relay:
-  hostname: relay.test
-  ips: [{ips}]
-  spf_include: {inc}
-  bounce_host: {bounce}
-tracking: {{ host: {track} }}
-dns: {{ upstream: "{up}", timeout: {timeout}, deadline: 30s, trust_anchor: "{ta}" }}
-dkim: {{ rsa_bits: 1024 }}
-""".format(tmp=self.tmp, ips=", ".join(RELAY_IPS), inc=RELAY_INCLUDE, bounce=BOUNCE_HOST,
-                  track=TRACK_HOST, up=self.dns.upstream, timeout=timeout, ta=trust_anchor))
-        return path
+        return verifylab.write_config(path, self.tmp, self.dns.upstream, timeout=timeout,
+                                      trust_anchor=trust_anchor)
 
     def ctl(self, *args, config=None):
         return subprocess.run([outpostctl(), "--config", config or self.config] + list(args),

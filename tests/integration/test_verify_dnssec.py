@@ -40,10 +40,8 @@ KEYGEN = "/usr/bin/dnssec-keygen"
 SIGNZONE = "/usr/bin/dnssec-signzone"
 DSFROMKEY = "/usr/bin/dnssec-dsfromkey"
 
-RELAY_INCLUDE = "_spf.relay.test"
-RELAY_IPS = ["192.0.2.10", "2001:db8::10"]
-BOUNCE_HOST = "bounces.relay.test"
-TRACK_HOST = "t.relay.test"
+import verifylab
+from verifylab import BOUNCE_HOST, RELAY_INCLUDE, RELAY_IPS, TRACK_HOST  # noqa: F401
 
 SIGNED, SUB, TAMPERED, PLAIN = "signed.test", "sub.signed.test", "tampered.test", "plain.test"
 PARTIAL = "partial.signed.test"
@@ -140,8 +138,15 @@ class AuthServer:
         self.process = lab.Process([lab.UNBOUND, "-d", "-c", self.conf],
                                    os.path.join(self.dir, "unbound.log")).start()
         first = next(iter(self.zones))
-        self.process.wait_ready(lambda: self.query(first, "SOA").rcode() == 0, 10.0,
-                                "unbound auth-zones on port %d" % self.port)
+
+        def serving():
+            # Until unbound has bound its port, a query times out or is
+            # refused: that means "not yet", not a failure.
+            try:
+                return self.query(first, "SOA", timeout=0.5).rcode() == 0
+            except Exception:  # noqa: BLE001 - dns.exception.Timeout, OSError
+                return False
+        self.process.wait_ready(serving, 20.0, "unbound auth-zones on port %d" % self.port)
         return self
 
     def stop(self):
@@ -155,12 +160,12 @@ class AuthServer:
         if "ok" not in out:
             raise RuntimeError("auth_zone_reload %s: %s" % (zone, out))
 
-    def query(self, name, rdtype, dnssec=True):
+    def query(self, name, rdtype, dnssec=True, timeout=2.0):
         """One DNS message from this server (DO bit set by default)."""
         import dns.message
         import dns.query
         q = dns.message.make_query(name, rdtype, want_dnssec=dnssec)
-        return dns.query.udp(q, lab.LOOPBACK, port=self.port, timeout=2.0)
+        return dns.query.udp(q, lab.LOOPBACK, port=self.port, timeout=timeout)
 
     def txt(self, name):
         import dns.rdatatype
@@ -245,20 +250,8 @@ class VerifyDnssecTest(unittest.TestCase):
     @classmethod
     def write_config(cls, tag, trust_anchor):
         path = os.path.join(cls.root, "outpost-%s.yaml" % tag)
-        with open(path, "w") as f:
-            f.write("""\
-store: {{ path: {root}/store, keys: {root}/keys }}
-relay:
-  hostname: relay.test
-  ips: [{ips}]
-  spf_include: {inc}
-  bounce_host: {bounce}
-tracking: {{ host: {track} }}
-dns: {{ upstream: "{up}", timeout: 2s, deadline: 20s, trust_anchor: "{ta}" }}
-dkim: {{ rsa_bits: 1024 }}
-""".format(root=cls.root, ips=", ".join(RELAY_IPS), inc=RELAY_INCLUDE, bounce=BOUNCE_HOST,
-                  track=TRACK_HOST, up=cls.dns.upstream, ta=trust_anchor))
-        return path
+        return verifylab.write_config(path, cls.root, cls.dns.upstream, deadline="20s",
+                                      trust_anchor=trust_anchor)
 
     # --- helpers ------------------------------------------------------------
     def verify(self, domain, config=None):
