@@ -13,7 +13,8 @@ E from_names(const std::string& s, const char* const (&names)[N], const char* wh
     for (size_t i = 0; i < N; ++i)
         if (s == names[i]) return static_cast<E>(i);
     throw Error(Exit::environment, "STORE_ERROR",
-                std::string("unknown ") + what + " '" + s + "' in the store");
+                std::string("unknown ") + what + " '" + s +
+                    "' in the store: it was written by a newer outpost; upgrade this one");
 }
 
 const char* const kDomainStatus[] = {"pending", "verified", "degraded", "failed", "suspended"};

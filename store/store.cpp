@@ -21,8 +21,10 @@ std::optional<T> get_json(const lmdb::Txn& t, MDB_dbi dbi, const std::string& ke
     try {
         return nlohmann::json::parse(*v).get<T>();
     } catch (const nlohmann::json::exception& e) {
-        throw Error(Exit::environment, "STORE_ERROR",
-                    "corrupt record '" + key + "' in the store: " + e.what());
+        throw Error(
+            Exit::environment, "STORE_ERROR",
+            "corrupt record '" + key + "' in the store: " + e.what() +
+                "; restore the store from a backup (mdb_dump/mdb_load), or remove and re-add the entry");
     }
 }
 

@@ -13,22 +13,30 @@ StageResult AuthorizeStage::end_of_headers(Message& m) {
     for (const auto& h : t.headers)
         if (header_is(h.name, "From")) froms.push_back(h.value);
     FromResult from = parse_from(froms);
-    if (!from.ok) return StageResult::policy("FROM_INVALID", from.error);
+    if (!from.ok)
+        return StageResult::policy("FROM_INVALID",
+                                   from.error +
+                                       "; send exactly one From header holding one address at "
+                                       "your sending domain, e.g. From: Name <you@example.com>");
     t.from_address = from.address;
     const std::string& name = from.domain;
 
     auto d = m.rt.store->domain(*m.read, name);
     if (!d || d->deleted)
-        return StageResult::policy("DOMAIN_NOT_FOUND", name + " is not a sending domain of this relay");
+        return StageResult::policy(
+            "DOMAIN_NOT_FOUND",
+            name + " is not a sending domain of this relay; ask its administrator to add it");
     if (t.key) {
         const ApiKey& k = *t.key;
         if (!k.allowed_domains.empty() &&
             std::find(k.allowed_domains.begin(), k.allowed_domains.end(), name) == k.allowed_domains.end())
-            return StageResult::policy("DOMAIN_NOT_ALLOWED_FOR_KEY",
-                                       "key " + k.name + " may not send as " + name);
+            return StageResult::policy(
+                "DOMAIN_NOT_ALLOWED_FOR_KEY",
+                "key " + k.name + " may not send as " + name + "; send with a key allowed for it");
         if (!k.tenant.empty() && !d->shared && d->tenant != k.tenant)
             return StageResult::policy("DOMAIN_TENANT_MISMATCH",
-                                       name + " does not belong to the tenant of key " + k.name);
+                                       name + " does not belong to the tenant of key " + k.name +
+                                           "; send with one of that tenant's keys");
         t.sandbox = k.sandbox;
     }
     if (!d->active)
