@@ -20,7 +20,7 @@ E from_names(const std::string& s, const char* const (&names)[N], const char* wh
 const char* const kDomainStatus[] = {"pending", "verified", "degraded", "failed", "suspended"};
 const char* const kSelectorState[] = {"pending", "active", "retiring", "retired"};
 const char* const kAlgorithm[] = {"rsa", "ed25519"};
-const char* const kCheckStatus[] = {"ok", "missing", "mismatch", "error", "warn", "skipped"};
+const char* const kCheckStatus[] = {"ok", "missing", "mismatch", "error", "warn"};
 
 template <typename T>
 void get_to(const nlohmann::json& j, const char* key, T& out) {

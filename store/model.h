@@ -16,7 +16,7 @@ namespace outpost {
 enum class DomainStatus { pending, verified, degraded, failed, suspended };
 enum class SelectorState { pending, active, retiring, retired };
 enum class KeyAlgorithm { rsa, ed25519 };
-enum class CheckStatus { ok, missing, mismatch, error, warn, skipped };
+enum class CheckStatus { ok, missing, mismatch, error, warn };
 
 const char* to_string(DomainStatus s);
 const char* to_string(SelectorState s);

@@ -57,7 +57,7 @@ public:
     // the domain gets DOMAIN_SUSPENDED until reinstate_domain().
     void suspend_domain(const std::string& name, const std::string& reason);
     void reinstate_domain(const std::string& name);
-    // Persist a domain changed elsewhere (verification).
+    // Write a whole domain back (tests set up states no command reaches).
     void save_domain(const Domain& d);
 
     Tenant add_tenant(const std::string& name);
