@@ -78,6 +78,41 @@ std::vector<Selector> new_selectors(const Domain& d, const std::string& requeste
     return out;
 }
 
+// Generates and writes the key pair of each new selector (filling in its
+// public key). Unless keep() is called once the store has committed, the
+// destructor removes the files again, so a refused command leaves no keys.
+class NewKeys {
+public:
+    NewKeys(const KeyDir& dir, std::string domain, std::vector<Selector>& selectors)
+        : dir_(dir), domain_(std::move(domain)) {
+        try {
+            for (auto& s : selectors) {
+                KeyPair kp = generate_key(s.algorithm, s.bits);
+                s.public_key = kp.public_b64;
+                dir_.write(domain_, s.name, kp.private_pem);
+                written_.push_back(s.name);
+            }
+        } catch (...) {
+            remove_written();  // no destructor runs for a constructor that throws
+            throw;
+        }
+    }
+    ~NewKeys() { remove_written(); }
+    NewKeys(const NewKeys&) = delete;
+    NewKeys& operator=(const NewKeys&) = delete;
+    void keep() { written_.clear(); }
+
+private:
+    void remove_written() noexcept {
+        for (const auto& s : written_) dir_.remove(domain_, s);
+        written_.clear();
+    }
+
+    const KeyDir& dir_;
+    std::string domain_;
+    std::vector<std::string> written_;
+};
+
 }  // namespace
 
 std::string normalize_address(const std::string& address) {
@@ -135,23 +170,15 @@ Domain Admin::add_domain(const std::string& input, const AddDomainOptions& o) {
     d.selectors = new_selectors(d, o.selector, cfg_.dkim.selector_prefix, algs, bits);
 
     // Keys first, then the store: if the commit fails, the keys are removed.
-    std::vector<std::string> written;
-    try {
-        for (auto& s : d.selectors) {
-            KeyPair kp = generate_key(s.algorithm, s.bits);
-            s.public_key = kp.public_b64;
-            keys_.write(d.name, s.name, kp.private_pem);
-            written.push_back(s.name);
-        }
+    NewKeys keys(keys_, d.name, d.selectors);
+    {
         auto t = store_.write();
         if (auto old = store_.domain(t, d.name); old && !old->deleted)
             throw Error(Exit::conflict, "DOMAIN_ALREADY_ADDED", "domain " + d.name + " is already added");
         store_.put(t, d);
         t.commit();
-    } catch (...) {
-        for (const auto& s : written) keys_.remove(d.name, s);
-        throw;
     }
+    keys.keep();
     auto ct = store_.write_counters();
     store_.add_event(ct, d.name, {{"at", now_seconds()}, {"type", "domain.added"}});
     ct.commit();
@@ -219,24 +246,16 @@ Selector Admin::rotate_dkim(const std::string& input, const std::string& algorit
         alg = rsa && ed ? "both" : ed ? "ed25519" : rsa ? "rsa" : cfg_.dkim.algorithm;
     }
     auto fresh = new_selectors(d, "", cfg_.dkim.selector_prefix, algorithms(alg), cfg_.dkim.rsa_bits);
-    std::vector<std::string> written;
-    try {
-        for (auto& s : fresh) {
-            KeyPair kp = generate_key(s.algorithm, s.bits);
-            s.public_key = kp.public_b64;
-            keys_.write(d.name, s.name, kp.private_pem);
-            written.push_back(s.name);
-        }
+    NewKeys keys(keys_, d.name, fresh);
+    {
         auto t = store_.write();
         auto cur = store_.domain(t, d.name);
         if (!cur || cur->deleted) domain_not_found(d.name);
         for (auto& s : fresh) cur->selectors.push_back(s);
         store_.put(t, *cur);
         t.commit();
-    } catch (...) {
-        for (const auto& s : written) keys_.remove(d.name, s);
-        throw;
     }
+    keys.keep();
     return fresh.front();
 }
 
