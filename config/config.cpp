@@ -165,11 +165,35 @@ const std::vector<Param>& params() {
         {"tracking.listen", Type::string, "127.0.0.1:8080", 0, 0, "", "address outpost-trackd listens on",
          [](Config& c, const Value& v) { c.tracking.listen = S(v); }},
         {"tracking.secret_file", Type::string, "/etc/outpost/tracking.key", 0, 0, "",
-         "HMAC secrets for tracking and unsubscribe tokens",
+         "AES-256-GCM secrets of tracking, unsubscribe and VERP tokens",
          [](Config& c, const Value& v) { c.tracking.secret_file = S(v); }},
         {"tracking.max_bytes", Type::size, "10MB", 0, 1e12, "",
          "largest message rewritten for tracking; larger ones go untracked",
          [](Config& c, const Value& v) { c.tracking.max_bytes = I(v); }},
+        {"tracking.user", Type::string, "outpost-web", 0, 0, "",
+         "user outpost-trackd runs as when started as root (never one that can read DKIM keys)",
+         [](Config& c, const Value& v) { c.tracking.user = S(v); }},
+        {"tracking.open_lifetime", Type::duration, "180d", 3600000, 3153600000000.0, "",
+         "how long an open pixel token is counted",
+         [](Config& c, const Value& v) {
+             c.tracking.open_lifetime = std::chrono::duration_cast<std::chrono::seconds>(MS(v));
+         }},
+        {"tracking.click_lifetime", Type::duration, "365d", 3600000, 3153600000000.0, "",
+         "how long a click link redirects",
+         [](Config& c, const Value& v) {
+             c.tracking.click_lifetime = std::chrono::duration_cast<std::chrono::seconds>(MS(v));
+         }},
+        {"tracking.unsubscribe_lifetime", Type::duration, "730d", 31536000000.0, 3153600000000.0, "",
+         "how long an unsubscribe link or mailto token works (at least a year)",
+         [](Config& c, const Value& v) {
+             c.tracking.unsubscribe_lifetime = std::chrono::duration_cast<std::chrono::seconds>(MS(v));
+         }},
+        {"tracking.max_connections", Type::integer, "1024", 1, 100000, "",
+         "connections outpost-trackd serves at once; more wait in the listen queue",
+         [](Config& c, const Value& v) { c.tracking.max_connections = static_cast<int>(I(v)); }},
+        {"tracking.timeout", Type::duration, "10s", 100, 600000, "",
+         "time a client has to send a request (and between keep-alive requests)",
+         [](Config& c, const Value& v) { c.tracking.timeout = MS(v); }},
 
         {"health.window_days", Type::integer, "7", 1, 90, "", "rolling window for bounce and complaint rates",
          [](Config& c, const Value& v) { c.health.window_days = static_cast<int>(I(v)); }},

@@ -77,6 +77,10 @@ struct Config {
         std::string listen;
         std::string secret_file;
         long long max_bytes = 0;
+        std::string user;  // outpost-trackd's user
+        std::chrono::seconds open_lifetime{}, click_lifetime{}, unsubscribe_lifetime{};
+        int max_connections = 0;
+        std::chrono::milliseconds timeout{};
     } tracking;
     struct {
         int window_days = 0;

@@ -127,8 +127,9 @@ void show_domain(Context& ctx, const std::string& name) {
     std::printf("warmup:        day %lld, today %lld of %s recipients\n",
                 static_cast<long long>(warmup_day(d, now)), static_cast<long long>(a.usage_today(d.name)),
                 limit < 0 ? "unlimited" : std::to_string(limit).c_str());
-    std::printf("tracking:      opens %s, clicks %s, unsubscribe %s\n", d.track_opens ? "on" : "off",
-                d.track_clicks ? "on" : "off", d.unsubscribe ? "on" : "off");
+    std::printf("tracking:      opens %s, clicks %s, unsubscribe %s%s, host %s\n", d.track_opens ? "on" : "off",
+                d.track_clicks ? "on" : "off", d.unsubscribe ? "on" : "off",
+                d.unsubscribe_footer ? " (footer)" : "", tracking_host(d, a.config().records.tracking, a.config().tracking.host).c_str());
     std::printf("dmarc policy:  %s%s\n", d.dmarc_policy.c_str(),
                 d.rua.empty() ? "" : (", reports to " + d.rua).c_str());
     std::printf("selectors:\n");
@@ -229,7 +230,7 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
     }
     {
         auto* c = domain->add_subcommand("set", "change a domain's settings");
-        static std::string name, active, opens, clicks, unsub;
+        static std::string name, active, opens, clicks, unsub, footer;
         static SetDomainOptions o;
         static std::string policy;
         static int days = -1;
@@ -239,6 +240,8 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
         c->add_option("--track-opens", opens, "on or off");
         c->add_option("--track-clicks", clicks, "on or off");
         c->add_option("--unsubscribe", unsub, "on or off: add List-Unsubscribe");
+        c->add_option("--unsubscribe-footer", footer,
+                      "on or off: add an unsubscribe footer to messages without the placeholder");
         c->add_option("--dmarc-policy", policy, "none, quarantine or reject")
             ->check(CLI::IsMember({"none", "quarantine", "reject"}));
         c->add_option("--warmup-days", days, "warmup length for this domain (0 = none)");
@@ -248,6 +251,7 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
             o.track_opens = on_off("--track-opens", opens);
             o.track_clicks = on_off("--track-clicks", clicks);
             o.unsubscribe = on_off("--unsubscribe", unsub);
+            o.unsubscribe_footer = on_off("--unsubscribe-footer", footer);
             if (!policy.empty()) o.dmarc_policy = policy;
             if (days != -1) o.warmup_days = days;
             if (cap != -1) o.daily_cap = cap;

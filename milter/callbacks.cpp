@@ -11,6 +11,7 @@
 
 #include "milter/log.h"
 #include "milter/pipeline.h"
+#include "store/stats.h"
 
 namespace outpost::milter {
 namespace {
@@ -37,8 +38,10 @@ constexpr unsigned long kSkipSteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
 constexpr unsigned long kNoReplySteps = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT |
                                         SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_BODY;
 constexpr unsigned long kRequiredActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT | SMFIF_ADDRCPT;
+// SMFIF_CHGBODY: the track stage replaces the body; without it mail is
+// delivered untracked.
 constexpr unsigned long kWantedActions =
-    kRequiredActions | SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_SETSYMLIST;
+    kRequiredActions | SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_CHGBODY | SMFIF_SETSYMLIST;
 
 Session* session_of(SMFICTX* ctx) {
     return static_cast<Session*>(smfi_getpriv(ctx));
@@ -119,7 +122,22 @@ void close_transaction(Session& s) {
     s.txn = Transaction{};
 }
 
+// A refusal of a known domain's mail counts in its day's stats (accepted
+// mail is counted by the warmup reservation). Soft state: a failed write
+// is logged and the reply goes out as decided.
+void count_refusal(const Session& s, const Transaction& t, const StageResult& r) {
+    if (r.is_next() || !t.domain || r.token.empty()) return;
+    try {
+        auto w = s.rt->store->write_counters();
+        s.rt->store->add_stat(w, t.domain->name, utc_day(std::time(nullptr)), stats::rejected(r.token), 1);
+        w.commit();
+    } catch (const std::exception& e) {
+        log_warning(qid(t) + ": stats error=" + log_value(e.what()));
+    }
+}
+
 void log_decision(const Session& s, const Transaction& t, const StageResult& r) {
+    count_refusal(s, t, r);
     LogLine l(qid(t));
     if (r.is_next()) {
         l.kv("decision", t.sandbox ? "sandbox" : "accept");
@@ -141,6 +159,7 @@ void log_decision(const Session& s, const Transaction& t, const StageResult& r) 
         std::string sel;
         for (const auto& x : t.signed_with) sel += (sel.empty() ? "" : ",") + x;
         l.kv("signed", sel.empty() ? "-" : sel);
+        if (!t.tracked.empty()) l.kv("tracked", t.tracked);
     } else {
         l.kv("text", r.text);
     }
@@ -188,6 +207,7 @@ extern "C" sfsistat op_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f
             return SMFIS_REJECT;
         }
         *pf0 = f0 & kWantedActions;
+        s->actions = *pf0;
         *pf1 = f1 & (kSkipSteps | kNoReplySteps | SMFIP_HDR_LEADSPC);
         *pf2 = 0;
         *pf3 = 0;
@@ -309,7 +329,7 @@ extern "C" sfsistat op_eom(SMFICTX* ctx) {
         Session* s = ensure_session(ctx);
         Transaction& t = s->txn;
         refresh_queue_id(ctx, t);
-        MilterActions actions(ctx, s->leading_space);
+        MilterActions actions(ctx, s->leading_space, (s->actions & SMFIF_CHGBODY) != 0);
         Message m = message(*s);
         m.mta = &actions;
         StageResult r = pipeline().end_of_message(m);
@@ -421,6 +441,13 @@ bool MilterActions::add_rcpt(const std::string& rcpt) {
 bool MilterActions::quarantine(const std::string& reason) {
     std::string r = reply_text(reason);
     return smfi_quarantine(ctx_, r.data()) == MI_SUCCESS;
+}
+
+bool MilterActions::replace_body(const std::string& body) {
+    // libmilter sends the body in chunks of its own size; an empty body is
+    // one empty replacement.
+    auto* p = reinterpret_cast<unsigned char*>(const_cast<char*>(body.data()));
+    return smfi_replacebody(ctx_, p, static_cast<int>(body.size())) == MI_SUCCESS;
 }
 
 }  // namespace outpost::milter

@@ -33,18 +33,22 @@ smfiDesc& filter_description();
 // libmilter-backed MtaActions for one SMFICTX.
 class MilterActions : public MtaActions {
 public:
-    MilterActions(SMFICTX* ctx, bool leading_space) : ctx_(ctx), leading_space_(leading_space) {}
+    MilterActions(SMFICTX* ctx, bool leading_space, bool can_replace_body)
+        : ctx_(ctx), leading_space_(leading_space), can_replace_body_(can_replace_body) {}
     bool add_header(const std::string& name, const std::string& value) override;
     bool insert_header(int index, const std::string& name, const std::string& value) override;
     bool delete_header(const std::string& name, int index) override;
     bool delete_rcpt(const std::string& rcpt) override;
     bool add_rcpt(const std::string& rcpt) override;
     bool quarantine(const std::string& reason) override;
+    bool replace_body(const std::string& body) override;
+    bool can_replace_body() const override { return can_replace_body_; }
 
 private:
     std::string value(const std::string& v) const { return leading_space_ ? " " + v : v; }
     SMFICTX* ctx_;
     bool leading_space_;
+    bool can_replace_body_;
 };
 
 }  // namespace outpost::milter

@@ -90,7 +90,22 @@ struct Transaction {
     std::vector<std::string> suppressed;  // RCPT TO values removed
     // unsubscribe (and later stages): headers appended at end of message
     std::vector<Header> added_headers;  // value without leading space
+    std::string tracking_host;          // the domain's tracking host name
+    std::string unsubscribe_url;        // for the placeholder and the footer ("" = none)
+    // track: the body, buffered only when it may be rewritten
+    bool buffering = false;
+    bool too_large = false;  // passed tracking.max_bytes: delivered untracked
+    std::string body;
+    std::string new_body;  // the rewritten body, when replaced
+    bool body_replaced = false;
+    std::string tracked;  // what the track stage did, for the log
     // sign
+    struct SignKey {  // a selector the message is signed with, and its key
+        std::string selector;
+        KeyAlgorithm algorithm;
+        std::shared_ptr<const PrivateKey> key;
+    };
+    std::vector<SignKey> sign_keys;
     std::vector<std::unique_ptr<DkimSigner>> signers;
     std::vector<std::string> signed_with;  // selectors, for the log
 
@@ -102,6 +117,7 @@ struct Session {
     std::string client_addr;  // textual IP, "" if unknown
     std::string client_name;
     unsigned long protocol = 0;  // negotiated SMFIP_* steps
+    unsigned long actions = 0;   // negotiated SMFIF_* actions
     bool leading_space = false;  // SMFIP_HDR_LEADSPC negotiated
     uint64_t messages = 0;
     Transaction txn;  // the message in progress
@@ -117,6 +133,9 @@ public:
     virtual bool delete_rcpt(const std::string& rcpt) = 0;
     virtual bool add_rcpt(const std::string& rcpt) = 0;
     virtual bool quarantine(const std::string& reason) = 0;
+    virtual bool replace_body(const std::string& body) = 0;
+    // Whether the MTA lets the milter replace the body (SMFIF_CHGBODY).
+    virtual bool can_replace_body() const = 0;
 };
 
 // What a stage sees of one message.

@@ -134,6 +134,7 @@ void to_json(nlohmann::json& j, const Domain& d) {
          {"track_opens", d.track_opens},
          {"track_clicks", d.track_clicks},
          {"unsubscribe", d.unsubscribe},
+         {"unsubscribe_footer", d.unsubscribe_footer},
          {"warmup_days", d.warmup_days},
          {"daily_cap", d.daily_cap},
          {"existing_spf", d.existing_spf},
@@ -159,6 +160,7 @@ void from_json(const nlohmann::json& j, Domain& d) {
     get_to(j, "track_opens", d.track_opens);
     get_to(j, "track_clicks", d.track_clicks);
     get_to(j, "unsubscribe", d.unsubscribe);
+    get_to(j, "unsubscribe_footer", d.unsubscribe_footer);
     get_to(j, "warmup_days", d.warmup_days);
     get_to(j, "daily_cap", d.daily_cap);
     get_to(j, "existing_spf", d.existing_spf);
@@ -199,6 +201,12 @@ void from_json(const nlohmann::json& j, ApiKey& k) {
     get_to(j, "sandbox", k.sandbox);
     get_to(j, "secret_hash", k.secret_hash);
     get_to(j, "created_at", k.created_at);
+}
+
+std::string tracking_host(const Domain& d, const std::string& label, const std::string& global_host) {
+    for (const auto& c : d.checks)
+        if (c.name == "tracking" && c.status == CheckStatus::ok) return label + "." + d.name;
+    return global_host;
 }
 
 }  // namespace outpost

@@ -66,6 +66,7 @@ struct Domain {
     bool track_opens = false;
     bool track_clicks = false;
     bool unsubscribe = true;
+    bool unsubscribe_footer = false;  // add an unsubscribe footer when the message has no placeholder
     int warmup_days = -1;             // -1 = config default
     int64_t daily_cap = -1;           // -1 = config default
     std::string existing_spf;         // SPF record found before us (merge advice)
@@ -111,6 +112,12 @@ void to_json(nlohmann::json& j, const Tenant& t);
 void from_json(const nlohmann::json& j, Tenant& t);
 void to_json(nlohmann::json& j, const ApiKey& k);
 void from_json(const nlohmann::json& j, ApiKey& k);
+
+// The host name the domain's tracking and unsubscribe links use: its own
+// `<label>.<domain>` once the tracking CNAME verified (a check named
+// "tracking" with status ok), else the relay's `global_host`
+// (tracking.host).
+std::string tracking_host(const Domain& d, const std::string& label, const std::string& global_host);
 
 int64_t now_seconds();
 

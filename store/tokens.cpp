@@ -1,20 +1,37 @@
-// tokens.cpp - HMAC-SHA256 tokens and the tracking secret file.
+// tokens.cpp - AES-256-GCM tokens (version 2) and the tracking secret file.
+//
+// Payload (plaintext), all integers big-endian, lengths as one byte or, for
+// the URL, two bytes:
+//
+//     kind      1   TokenKind
+//     flags     1   which optional fields follow (kHas*)
+//     issued    4   seconds since the epoch (unsigned, good until 2106)
+//     domain    1+n
+//     [message  1+n]            kHasMessage; n hex digits packed in
+//                               (n+1)/2 bytes with kMessageHex
+//     [recipient 2+n]           kHasRecipient
+//     [digests  1+6k]           kHasDigests
+//     [url      2+n]            kHasUrl; without "https://" (kUrlHttps)
+//                               or "http://" (kUrlHttp)
+//
+// Nothing else may follow. The sealed form is nonce(12) || ciphertext ||
+// tag(16), with "2" KID as the additional data.
 #include "store/tokens.h"
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <nlohmann/json.hpp>
+#include <memory>
 #include <sstream>
 
 #include "store/error.h"
@@ -24,24 +41,32 @@ namespace outpost {
 namespace {
 
 constexpr size_t kSecretBytes = 32;
+constexpr char kVersion = '2';
+constexpr size_t kNonceBytes = 12, kTagBytes = 16;
+constexpr size_t kMaxKid = 8;
+constexpr uint8_t kHasMessage = 1, kHasRecipient = 2, kHasDigests = 4, kHasUrl = 8;
+// The URL's scheme, when it is one of these, is a flag instead of bytes.
+constexpr uint8_t kUrlHttps = 0x10, kUrlHttp = 0x20;
+// A queue id of upper-case hex digits (Postfix's short ids) is packed two
+// digits a byte.
+constexpr uint8_t kMessageHex = 0x40;
+
+bool upper_hex(std::string_view s) {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'))) return false;
+    return true;
+}
+constexpr size_t kMaxDomain = 253, kMaxMessage = 64, kMaxRecipient = 320, kMaxUrl = 2048;
 
 [[noreturn]] void env_fail(const char* token, const std::string& msg) {
     throw Error(Exit::environment, token, msg);
 }
 
-std::string hmac_sha256(const std::string& key, const std::string& data) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-              reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len))
-        env_fail("CRYPTO_ERROR", "HMAC-SHA256 failed");
-    return std::string(reinterpret_cast<const char*>(md), len);
-}
-
-bool valid_kid(const std::string& kid) {
-    if (kid.empty() || kid.size() > 64) return false;
+bool valid_kid(std::string_view kid) {
+    if (kid.empty() || kid.size() > kMaxKid) return false;
     for (unsigned char c : kid)
-        if (!(std::isalnum(c) || c == '-' || c == '_')) return false;
+        if (!std::isalnum(c)) return false;
     return true;
 }
 
@@ -52,24 +77,24 @@ std::string random_bytes(size_t n) {
     return raw;
 }
 
-// "k" + UTC date + "-" + 4 random hex digits: sortable, unique enough for a
-// file that gains a line per rotation, and says when the secret was made.
+// Four random letters and digits: a key id is in every token, so it is
+// short; the file's comment says when each secret was made.
 std::string new_kid() {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char day[16];
-    std::strftime(day, sizeof day, "%Y%m%d", &tm);
-    const std::string r = random_bytes(2);
-    char hex[8];
-    std::snprintf(hex, sizeof hex, "%02x%02x", static_cast<unsigned char>(r[0]),
-                  static_cast<unsigned char>(r[1]));
-    return std::string("k") + day + "-" + hex;
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const std::string r = random_bytes(4);
+    std::string kid;
+    for (unsigned char c : r) kid += alphabet[c % 62];
+    return kid;
 }
 
 std::string secret_line(const std::string& kid) {
     std::string raw = random_bytes(kSecretBytes);
-    std::string line = kid + " " + base64url(raw) + "\n";
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char day[32];
+    std::strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    std::string line = kid + " " + base64url(raw) + "  # added " + day + "\n";
     OPENSSL_cleanse(raw.data(), raw.size());
     return line;
 }
@@ -86,9 +111,166 @@ void write_all(int fd, const std::string& s, const std::string& path) {
         env_fail("TRACKING_SECRET_WRITE", "cannot sync " + path + ": " + std::strerror(errno));
 }
 
+using Cipher = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
+
+Cipher new_cipher() {
+    Cipher c(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
+    if (!c) env_fail("CRYPTO_ERROR", "EVP_CIPHER_CTX_new failed");
+    return c;
+}
+
+[[noreturn]] void too_long(const char* field, size_t max) {
+    throw Error(Exit::usage, "TOKEN_FIELD_TOO_LONG",
+                std::string("a token's ") + field + " may hold at most " + std::to_string(max) + " octets");
+}
+
+void put_field(std::string& out, std::string_view v, size_t max, int len_bytes, const char* field) {
+    if (v.size() > max) too_long(field, max);
+    if (len_bytes == 2) out += static_cast<char>(v.size() >> 8);
+    out += static_cast<char>(v.size() & 0xff);
+    out.append(v);
+}
+
+std::string encode_payload(const TokenPayload& p) {
+    uint8_t flags = 0;
+    if (!p.message.empty()) flags |= kHasMessage;
+    if (upper_hex(p.message) && p.message.size() <= kMaxMessage) flags |= kMessageHex;
+    if (!p.recipient.empty()) flags |= kHasRecipient;
+    if (!p.recipients.empty()) flags |= kHasDigests;
+    std::string_view url = p.url;
+    if (!url.empty()) flags |= kHasUrl;
+    if (url.rfind("https://", 0) == 0) {
+        flags |= kUrlHttps;
+        url.remove_prefix(8);
+    } else if (url.rfind("http://", 0) == 0) {
+        flags |= kUrlHttp;
+        url.remove_prefix(7);
+    }
+    if (p.recipients.size() > TokenKeys::kMaxRecipients) too_long("recipient set", TokenKeys::kMaxRecipients);
+    std::string out;
+    out.reserve(32 + p.domain.size() + p.message.size() + p.recipient.size() + p.url.size() +
+                6 * p.recipients.size());
+    out += static_cast<char>(p.kind);
+    out += static_cast<char>(flags);
+    const auto t = static_cast<uint32_t>(p.issued_at);
+    for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((t >> shift) & 0xff);
+    put_field(out, p.domain, kMaxDomain, 1, "domain");
+    if (flags & kMessageHex) {
+        out += static_cast<char>(p.message.size());
+        for (size_t i = 0; i < p.message.size(); i += 2) {
+            auto nib = [&](size_t j) -> int {
+                if (j >= p.message.size()) return 0;
+                const char c = p.message[j];
+                return c <= '9' ? c - '0' : c - 'A' + 10;
+            };
+            out += static_cast<char>(nib(i) << 4 | nib(i + 1));
+        }
+    } else if (flags & kHasMessage) {
+        put_field(out, p.message, kMaxMessage, 1, "queue id");
+    }
+    if (flags & kHasRecipient) put_field(out, p.recipient, kMaxRecipient, 2, "recipient");
+    if (flags & kHasDigests) {
+        out += static_cast<char>(p.recipients.size());
+        for (const auto& d : p.recipients) out.append(reinterpret_cast<const char*>(d.data()), d.size());
+    }
+    if (flags & kHasUrl) put_field(out, url, kMaxUrl, 2, "URL");
+    return out;
+}
+
+// Reads the payload; every length is checked against what is left.
+class Reader {
+public:
+    explicit Reader(std::string_view s) : s_(s) {}
+    bool byte(uint8_t& v) {
+        if (s_.empty()) return false;
+        v = static_cast<uint8_t>(s_.front());
+        s_.remove_prefix(1);
+        return true;
+    }
+    bool bytes(size_t n, std::string_view& v) {
+        if (s_.size() < n) return false;
+        v = s_.substr(0, n);
+        s_.remove_prefix(n);
+        return true;
+    }
+    bool field(int len_bytes, size_t max, std::string& v) {
+        size_t n = 0;
+        for (int i = 0; i < len_bytes; ++i) {
+            uint8_t b = 0;
+            if (!byte(b)) return false;
+            n = (n << 8) | b;
+        }
+        std::string_view raw;
+        if (n > max || !bytes(n, raw)) return false;
+        v.assign(raw);
+        return true;
+    }
+    bool done() const { return s_.empty(); }
+
+private:
+    std::string_view s_;
+};
+
+bool known_kind(uint8_t k) {
+    switch (static_cast<TokenKind>(k)) {
+        case TokenKind::unsubscribe:
+        case TokenKind::mailto:
+        case TokenKind::open:
+        case TokenKind::click:
+        case TokenKind::bounce:
+            return true;
+    }
+    return false;
+}
+
+std::optional<TokenPayload> decode_payload(std::string_view s) {
+    Reader r(s);
+    TokenPayload p;
+    uint8_t kind = 0, flags = 0;
+    std::string_view when;
+    if (!r.byte(kind) || !known_kind(kind) || !r.byte(flags) || (flags & 0x80) ||
+        (flags & kMessageHex && !(flags & kHasMessage)) || (flags & kUrlHttps && flags & kUrlHttp) ||
+        (flags & (kUrlHttps | kUrlHttp) && !(flags & kHasUrl)) || !r.bytes(4, when))
+        return std::nullopt;
+    p.kind = static_cast<TokenKind>(kind);
+    uint32_t t = 0;
+    for (unsigned char c : when) t = (t << 8) | c;
+    p.issued_at = t;
+    if (!r.field(1, kMaxDomain, p.domain) || p.domain.empty()) return std::nullopt;
+    if (flags & kMessageHex) {
+        uint8_t n = 0;
+        std::string_view packed;
+        if (!r.byte(n) || n == 0 || n > kMaxMessage || !r.bytes((n + 1u) / 2, packed)) return std::nullopt;
+        static const char hex[] = "0123456789ABCDEF";
+        for (size_t i = 0; i < n; ++i) {
+            const auto b = static_cast<uint8_t>(packed[i / 2]);
+            p.message += hex[i % 2 ? b & 15 : b >> 4];
+        }
+    } else if ((flags & kHasMessage) && !r.field(1, kMaxMessage, p.message)) {
+        return std::nullopt;
+    }
+    if ((flags & kHasRecipient) && !r.field(2, kMaxRecipient, p.recipient)) return std::nullopt;
+    if (flags & kHasDigests) {
+        uint8_t n = 0;
+        if (!r.byte(n) || n == 0 || n > TokenKeys::kMaxRecipients) return std::nullopt;
+        for (uint8_t i = 0; i < n; ++i) {
+            std::string_view raw;
+            if (!r.bytes(sizeof(RecipientDigest), raw)) return std::nullopt;
+            RecipientDigest d{};
+            std::memcpy(d.data(), raw.data(), d.size());
+            p.recipients.push_back(d);
+        }
+    }
+    if ((flags & kHasUrl) && !r.field(2, kMaxUrl, p.url)) return std::nullopt;
+    if (flags & kUrlHttps) p.url.insert(0, "https://");
+    if (flags & kUrlHttp) p.url.insert(0, "http://");
+    if (!r.done()) return std::nullopt;
+    return p;
+}
+
 }  // namespace
 
-std::optional<std::string> base64url_decode(const std::string& in) {
+std::optional<std::string> base64url_decode(std::string_view in) {
     static const auto table = [] {
         std::array<int, 256> t{};
         t.fill(-1);
@@ -120,12 +302,22 @@ std::optional<std::string> base64url_decode(const std::string& in) {
 TokenKeys::TokenKeys(std::vector<Secret> secrets) : secrets_(std::move(secrets)) {
     if (secrets_.empty())
         env_fail("TRACKING_SECRET_INVALID", "no tracking secret given; run `outpostctl tracking init`");
+    for (const auto& s : secrets_)
+        if (s.key.size() != kSecretBytes || !valid_kid(s.kid))
+            env_fail("TRACKING_SECRET_INVALID",
+                     "a tracking secret is 32 bytes under a key id of 1 to 8 letters and digits");
 }
 
-bool TokenKeys::has_kid(const std::string& kid) const {
+bool TokenKeys::has_kid(std::string_view kid) const {
     for (const auto& s : secrets_)
         if (s.kid == kid) return true;
     return false;
+}
+
+std::vector<std::string> TokenKeys::kids() const {
+    std::vector<std::string> out;
+    for (const auto& s : secrets_) out.push_back(s.kid);
+    return out;
 }
 
 TokenKeys::~TokenKeys() {
@@ -166,10 +358,13 @@ TokenKeys TokenKeys::load(const std::string& path) {
         if (!(ls >> kid)) continue;
         if (!(ls >> b64) || (ls >> extra))
             env_fail("TRACKING_SECRET_INVALID", where + "expected 'KID SECRET'");
-        if (!valid_kid(kid)) env_fail("TRACKING_SECRET_INVALID", where + "bad key id '" + kid + "'");
+        if (!valid_kid(kid))
+            env_fail("TRACKING_SECRET_INVALID",
+                     where + "bad key id '" + kid +
+                         "' (1 to 8 letters and digits; `outpostctl tracking rotate` makes one)");
         auto key = base64url_decode(b64);
-        if (!key || key->size() < 16)
-            env_fail("TRACKING_SECRET_INVALID", where + "the secret must be base64url of at least 16 bytes");
+        if (!key || key->size() != kSecretBytes)
+            env_fail("TRACKING_SECRET_INVALID", where + "the secret must be base64url of 32 bytes (AES-256)");
         for (const auto& s : secrets)
             if (s.kid == kid) env_fail("TRACKING_SECRET_INVALID", where + "key id '" + kid + "' repeated");
         secrets.push_back({kid, std::move(*key)});
@@ -183,54 +378,118 @@ TokenKeys TokenKeys::load(const std::string& path) {
 
 std::string TokenKeys::issue(const TokenPayload& p) const {
     const Secret& s = secrets_.back();
-    nlohmann::json j;
-    j["k"] = s.kid;
-    j["t"] = p.kind;
-    j["d"] = p.domain;
-    if (!p.recipient.empty()) j["r"] = p.recipient;
-    if (!p.url.empty()) j["u"] = p.url;
-    if (!p.message.empty()) j["m"] = p.message;
-    j["i"] = p.issued_at;
-    const std::string body = base64url(j.dump());
-    return body + "." + base64url(hmac_sha256(s.key, body));
+    const std::string aad = kVersion + s.kid;
+    std::string plain = encode_payload(p);
+    std::string sealed = random_bytes(kNonceBytes);
+    sealed.resize(kNonceBytes + plain.size() + kTagBytes);
+    auto* out = reinterpret_cast<unsigned char*>(sealed.data());
+    Cipher c = new_cipher();
+    int n = 0, fin = 0;
+    const bool ok =
+        EVP_EncryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+        EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+        EVP_EncryptInit_ex(c.get(), nullptr, nullptr, reinterpret_cast<const unsigned char*>(s.key.data()),
+                           out) == 1 &&
+        EVP_EncryptUpdate(c.get(), nullptr, &n, reinterpret_cast<const unsigned char*>(aad.data()),
+                          static_cast<int>(aad.size())) == 1 &&
+        EVP_EncryptUpdate(c.get(), out + kNonceBytes, &n,
+                          reinterpret_cast<const unsigned char*>(plain.data()),
+                          static_cast<int>(plain.size())) == 1 &&
+        EVP_EncryptFinal_ex(c.get(), out + kNonceBytes + n, &fin) == 1 &&
+        static_cast<size_t>(n + fin) == plain.size() &&
+        EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes, out + kNonceBytes + plain.size()) == 1;
+    OPENSSL_cleanse(plain.data(), plain.size());
+    if (!ok) env_fail("CRYPTO_ERROR", "AES-256-GCM sealing failed");
+    return aad + "." + base64url(sealed);
 }
 
-std::optional<TokenPayload> TokenKeys::verify(const std::string& token) const {
+std::optional<TokenPayload> TokenKeys::verify(std::string_view token, TokenKind kind, int64_t now,
+                                              int64_t max_age) const {
     try {
-        if (token.empty() || token.size() > kMaxTokenLength) return std::nullopt;
+        if (token.size() < 3 || token.size() > kMaxTokenLength || token.front() != kVersion)
+            return std::nullopt;
         const auto dot = token.find('.');
-        if (dot == std::string::npos || token.find('.', dot + 1) != std::string::npos) return std::nullopt;
-        const std::string body = token.substr(0, dot);
-        auto mac = base64url_decode(token.substr(dot + 1));
-        auto text = base64url_decode(body);
-        if (!mac || !text || mac->size() != 32) return std::nullopt;
-        auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-        if (!j.is_object() || !j.contains("k") || !j["k"].is_string()) return std::nullopt;
-        const std::string kid = j["k"].get<std::string>();
+        if (dot == std::string_view::npos) return std::nullopt;
+        const std::string_view kid = token.substr(1, dot - 1);
+        if (!valid_kid(kid)) return std::nullopt;
         const Secret* secret = nullptr;
         for (const auto& s : secrets_)
             if (s.kid == kid) secret = &s;
         if (!secret) return std::nullopt;
-        if (!constant_time_equal(hmac_sha256(secret->key, body), *mac)) return std::nullopt;
-        auto str = [&](const char* k) -> std::optional<std::string> {
-            if (!j.contains(k)) return std::string();
-            if (!j[k].is_string()) return std::nullopt;
-            return j[k].get<std::string>();
-        };
-        TokenPayload p;
-        auto kind = str("t"), domain = str("d"), rcpt = str("r"), url = str("u"), msg = str("m");
-        if (!kind || !domain || !rcpt || !url || !msg || kind->empty()) return std::nullopt;
-        if (!j.contains("i") || !j["i"].is_number_integer()) return std::nullopt;
-        p.kind = *kind;
-        p.domain = *domain;
-        p.recipient = *rcpt;
-        p.url = *url;
-        p.message = *msg;
-        p.issued_at = j["i"].get<int64_t>();
+        auto sealed = base64url_decode(token.substr(dot + 1));
+        if (!sealed || sealed->size() < kNonceBytes + kTagBytes + 7) return std::nullopt;
+        const auto* in = reinterpret_cast<const unsigned char*>(sealed->data());
+        const size_t clen = sealed->size() - kNonceBytes - kTagBytes;
+        std::string plain(clen, '\0');
+        Cipher c = new_cipher();
+        int n = 0, fin = 0;
+        // The tag is set before the final call, which checks it: nothing of
+        // the plaintext is looked at unless the tag matched.
+        const bool ok =
+            EVP_DecryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+            EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+            EVP_DecryptInit_ex(c.get(), nullptr, nullptr,
+                               reinterpret_cast<const unsigned char*>(secret->key.data()), in) == 1 &&
+            EVP_DecryptUpdate(c.get(), nullptr, &n, reinterpret_cast<const unsigned char*>(token.data()),
+                              static_cast<int>(dot)) == 1 &&
+            EVP_DecryptUpdate(c.get(), reinterpret_cast<unsigned char*>(plain.data()), &n, in + kNonceBytes,
+                              static_cast<int>(clen)) == 1 &&
+            EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes,
+                                const_cast<unsigned char*>(in + kNonceBytes + clen)) == 1 &&
+            EVP_DecryptFinal_ex(c.get(), reinterpret_cast<unsigned char*>(plain.data()) + n, &fin) == 1;
+        if (!ok) return std::nullopt;
+        auto p = decode_payload(plain);
+        OPENSSL_cleanse(plain.data(), plain.size());
+        if (!p || p->kind != kind) return std::nullopt;
+        if (p->issued_at > now + kClockSkew || now - p->issued_at > max_age) return std::nullopt;
         return p;
     } catch (...) {
         return std::nullopt;
     }
+}
+
+const char* to_string(TokenKind k) {
+    switch (k) {
+        case TokenKind::unsubscribe:
+            return "unsubscribe";
+        case TokenKind::mailto:
+            return "mailto";
+        case TokenKind::open:
+            return "open";
+        case TokenKind::click:
+            return "click";
+        case TokenKind::bounce:
+            return "bounce";
+    }
+    return "unknown";
+}
+
+RecipientDigest recipient_digest(std::string_view address) {
+    std::string lower(address);
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(lower.data(), lower.size(), md, &len, EVP_sha256(), nullptr) != 1)
+        env_fail("CRYPTO_ERROR", "EVP_Digest(sha256) failed");
+    RecipientDigest d{};
+    std::memcpy(d.data(), md, d.size());
+    return d;
+}
+
+bool TokenPayload::names(std::string_view address) const {
+    if (address.empty()) return false;
+    if (!recipient.empty() && recipient.size() == address.size()) {
+        bool same = true;
+        for (size_t i = 0; i < address.size(); ++i)
+            if (std::tolower(static_cast<unsigned char>(address[i])) !=
+                std::tolower(static_cast<unsigned char>(recipient[i])))
+                same = false;
+        if (same) return true;
+    }
+    const RecipientDigest d = recipient_digest(address);
+    for (const auto& r : recipients)
+        if (r == d) return true;
+    return false;
 }
 
 std::string tracking_secret_init(const std::string& path) {
@@ -279,6 +538,55 @@ std::string tracking_secret_rotate(const std::string& path) {
     }
     ::close(fd);
     return kid;
+}
+
+void tracking_secret_retire(const std::string& path, const std::string& kid) {
+    TokenKeys existing = TokenKeys::load(path);
+    if (!existing.has_kid(kid))
+        throw Error(Exit::not_found, "TRACKING_KEY_NOT_FOUND",
+                    "no key " + kid + " in " + path + "; see `outpostctl tracking show`");
+    if (existing.current_kid() == kid)
+        throw Error(
+            Exit::conflict, "TRACKING_KEY_CURRENT",
+            "key " + kid + " is the one new links are sealed with; run `outpostctl tracking rotate` first");
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0)
+        env_fail("TRACKING_SECRET_WRITE", "cannot stat " + path + ": " + std::strerror(errno));
+    std::ifstream in(path);
+    std::string content, line;
+    while (std::getline(in, line)) {
+        std::istringstream ls(line.substr(0, line.find('#')));
+        std::string first;
+        if ((ls >> first) && first == kid) {
+            OPENSSL_cleanse(line.data(), line.size());
+            continue;
+        }
+        content += line + "\n";
+    }
+    // Write beside the file and rename over it, so a crash leaves either
+    // the old file or the new one.
+    const std::string tmp = path + ".new";
+    ::unlink(tmp.c_str());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) env_fail("TRACKING_SECRET_WRITE", "cannot create " + tmp + ": " + std::strerror(errno));
+    try {
+        if (::fchown(fd, st.st_uid, st.st_gid) != 0 && ::geteuid() == 0)
+            env_fail("TRACKING_SECRET_WRITE", "cannot give " + tmp + " the owner of " + path);
+        if (::fchmod(fd, st.st_mode & 07777) != 0)
+            env_fail("TRACKING_SECRET_WRITE", "cannot set the mode of " + tmp + ": " + std::strerror(errno));
+        write_all(fd, content, tmp);
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        OPENSSL_cleanse(content.data(), content.size());
+        throw;
+    }
+    ::close(fd);
+    OPENSSL_cleanse(content.data(), content.size());
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        ::unlink(tmp.c_str());
+        env_fail("TRACKING_SECRET_WRITE", "cannot replace " + path + ": " + std::strerror(errno));
+    }
 }
 
 }  // namespace outpost

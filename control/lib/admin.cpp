@@ -222,6 +222,7 @@ Domain Admin::set_domain(const std::string& input, const SetDomainOptions& o) {
     if (o.track_opens) d->track_opens = *o.track_opens;
     if (o.track_clicks) d->track_clicks = *o.track_clicks;
     if (o.unsubscribe) d->unsubscribe = *o.unsubscribe;
+    if (o.unsubscribe_footer) d->unsubscribe_footer = *o.unsubscribe_footer;
     if (o.dmarc_policy) d->dmarc_policy = *o.dmarc_policy;
     if (o.warmup_days) d->warmup_days = *o.warmup_days;
     if (o.daily_cap) d->daily_cap = *o.daily_cap;

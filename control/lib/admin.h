@@ -27,7 +27,7 @@ struct AddDomainOptions {
 };
 
 struct SetDomainOptions {
-    std::optional<bool> active, track_opens, track_clicks, unsubscribe;
+    std::optional<bool> active, track_opens, track_clicks, unsubscribe, unsubscribe_footer;
     std::optional<std::string> dmarc_policy;
     std::optional<int> warmup_days;
     std::optional<int64_t> daily_cap;

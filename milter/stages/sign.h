@@ -6,8 +6,10 @@
 // the message's own headers without X-Outpost-Key (identify removes it),
 // then the headers earlier stages add at the end (List-Unsubscribe...). The
 // body is streamed to the signers chunk by chunk as the MTA sends it; it is
-// never buffered. At end of message each signature is inserted at the top
-// (smfi_insheader index 0).
+// never buffered by this stage. When the track stage replaced the body, the
+// streamed signatures are dropped and the new body is signed instead, so the
+// signature always covers what is delivered. At end of message each
+// signature is inserted at the top (smfi_insheader index 0).
 //
 // A domain with no active selector, or a key that is missing, unreadable or
 // does not match the store, is 451 4.3.0 DKIM_KEY_UNAVAILABLE: mail that
@@ -21,6 +23,7 @@ namespace outpost::milter {
 
 class SignStage : public Stage {
 public:
+
     const char* name() const override { return "sign"; }
     StageResult end_of_headers(Message& m) override;
     void body(Message& m, const unsigned char* data, size_t len) override;

@@ -1,4 +1,4 @@
-// unsubscribe.cpp - List-Unsubscribe headers with signed tokens.
+// unsubscribe.cpp - List-Unsubscribe headers with private tokens.
 #include "milter/stages/unsubscribe.h"
 
 #include <algorithm>
@@ -24,56 +24,70 @@ std::string mailto_address(const Config& cfg) {
 
 }  // namespace
 
-std::vector<Header> unsubscribe_headers(const Config& cfg, const TokenKeys& keys, const std::string& domain,
-                                        const std::vector<std::string>& recipients,
-                                        const std::string& queue_id, int64_t now) {
+UnsubscribeLinks unsubscribe_links(const Config& cfg, const TokenKeys& keys, const std::string& domain,
+                                   const std::string& host, const std::vector<std::string>& recipients,
+                                   const std::string& queue_id, int64_t now) {
+    UnsubscribeLinks out;
     TokenPayload p;
     p.domain = domain;
     p.message = queue_id;
     p.issued_at = now;
-    std::string https;
-    if (recipients.size() == 1) {
-        p.kind = "u";
-        p.recipient = recipient_address(recipients.front());
-        if (p.recipient.empty()) p.kind = "m";
-    } else {
-        p.kind = "m";
+    std::vector<std::string> addresses;
+    for (const auto& r : recipients)
+        if (auto a = recipient_address(r); !a.empty()) addresses.push_back(std::move(a));
+    if (addresses.empty() || addresses.size() > TokenKeys::kMaxRecipients) return out;
+    if (addresses.size() == 1) {
+        p.kind = TokenKind::unsubscribe;
+        p.recipient = addresses.front();
+        out.https = "https://" + host + "/u/" + keys.issue(p);
     }
-    const std::string token = keys.issue(p);
-    if (p.kind == "u") https = "<https://" + cfg.tracking.host + "/u/" + token + ">";
-    const std::string mailto = "<mailto:" + mailto_address(cfg) + "?subject=unsubscribe%20" + token + ">";
+    // The mailto token names the recipients it was issued for, so mail that
+    // copies it cannot unsubscribe anybody else (ingest unsubscribe checks).
+    p.kind = TokenKind::mailto;
+    for (const auto& a : addresses) p.recipients.push_back(recipient_digest(a));
+    out.mailto = "mailto:" + mailto_address(cfg) + "?subject=unsubscribe%20" + keys.issue(p);
+    return out;
+}
 
+std::vector<Header> unsubscribe_headers(const UnsubscribeLinks& links) {
+    std::vector<Header> out;
+    if (links.mailto.empty()) return out;
+    // Folded at the comma (LF + space: the form milter header values take),
+    // so each URL sits on a line of its own.
     const size_t room = kMaxLine - sizeof("List-Unsubscribe: ") + 1;
-    std::string value;
-    if (!https.empty())
-        value = https.size() + 2 + mailto.size() <= room ? https + ", " + mailto : https;
-    else
-        value = mailto;
-    if (value.size() > room || !clean(value))
+    const std::string mailto = "<" + links.mailto + ">";
+    std::string value = mailto;
+    if (!links.https.empty()) value = "<" + links.https + ">,\n " + mailto;
+    const bool fits = links.https.size() + 3 <= room && mailto.size() + 1 <= room;
+    if (!fits || !clean(links.https) || !clean(mailto))
         throw Error(
             Exit::environment, "INTERNAL_ERROR",
             "List-Unsubscribe value would be invalid; check tracking.host and milter.unsubscribe_mailto");
-    std::vector<Header> out;
     out.push_back({"List-Unsubscribe", value});
-    if (!https.empty()) out.push_back({"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"});
+    if (!links.https.empty()) out.push_back({"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"});
     return out;
 }
 
 StageResult UnsubscribeStage::end_of_headers(Message& m) {
     Transaction& t = m.txn;
     if (!t.domain || !t.domain->unsubscribe) return StageResult::next();
+    std::vector<std::string> delivered;
+    for (const auto& r : t.rcpts)
+        if (std::find(t.suppressed.begin(), t.suppressed.end(), r) == t.suppressed.end())
+            delivered.push_back(r);
+    t.tracking_host = tracking_host(*t.domain, m.config().records.tracking, m.config().tracking.host);
+    const UnsubscribeLinks links = unsubscribe_links(m.config(), *m.rt.tokens, t.domain->name,
+                                                     t.tracking_host, delivered, t.queue_id, m.now);
+    // The placeholder in the body gets the one-click page when there is one
+    // recipient, the mailto address otherwise.
+    t.unsubscribe_url = links.https.empty() ? links.mailto : links.https;
     bool has_list = false, has_post = false;
     for (const auto& h : t.headers) {
         if (header_is(h.name, "List-Unsubscribe")) has_list = true;
         if (header_is(h.name, "List-Unsubscribe-Post")) has_post = true;
     }
     if (has_list) return StageResult::next();
-    std::vector<std::string> delivered;
-    for (const auto& r : t.rcpts)
-        if (std::find(t.suppressed.begin(), t.suppressed.end(), r) == t.suppressed.end())
-            delivered.push_back(r);
-    for (auto& h :
-         unsubscribe_headers(m.config(), *m.rt.tokens, t.domain->name, delivered, t.queue_id, m.now)) {
+    for (auto& h : unsubscribe_headers(links)) {
         if (has_post && header_is(h.name, "List-Unsubscribe-Post")) continue;
         t.added_headers.push_back(std::move(h));
     }

@@ -3,21 +3,24 @@
 //
 // When the domain has unsubscribe on and the message carries no
 // List-Unsubscribe of its own:
-//   one recipient   List-Unsubscribe: <https://TRACKING.HOST/u/TOKEN>,
-//                                     <mailto:ADDR?subject=unsubscribe%20TOKEN>
+//   one recipient   List-Unsubscribe: <https://HOST/u/TOKEN>,
+//                    <mailto:ADDR?subject=unsubscribe%20TOKEN2>
 //                   List-Unsubscribe-Post: List-Unsubscribe=One-Click
-//   several         List-Unsubscribe: <mailto:ADDR?subject=unsubscribe%20TOKEN>
-// TOKEN is an HMAC-signed token (store/tokens.h): for one recipient it names
-// the recipient and the domain ("u"); for several, only the domain ("m"),
-// and the mailto's sender says who unsubscribes. ADDR is
-// milter.unsubscribe_mailto (at relay.hostname unless it holds an '@').
-// Existing List-Unsubscribe / List-Unsubscribe-Post headers are kept as
-// they are. Values are built from checked parts and can never hold CR or LF;
-// one that would exceed a 998-octet line is shortened (mailto dropped) rather
-// than folded.
+//   several         List-Unsubscribe: <mailto:ADDR?subject=unsubscribe%20TOKEN2>
+// TOKEN is a private token (store/tokens.h) of kind unsubscribe naming the
+// recipient and the domain; TOKEN2 is a mailto token naming the recipients
+// it was issued for (up to TokenKeys::kMaxRecipients; a transaction with
+// more gets no List-Unsubscribe). HOST is the domain's own tracking name
+// (records.tracking + "." + domain) once its CNAME verified, else
+// tracking.host; ADDR is milter.unsubscribe_mailto (at relay.hostname unless
+// it holds an '@'). The value is folded at the comma. Existing
+// List-Unsubscribe / List-Unsubscribe-Post headers are kept as they are.
 //
 // The headers are decided at end of headers (the signer must see them before
-// the body streams) and added at end of message.
+// the body streams) and added at end of message. The stage also leaves the
+// URL that the track stage puts where the sender wrote the placeholder
+// (Transaction::unsubscribe_url), even when the sender's own
+// List-Unsubscribe is kept.
 #pragma once
 
 #include "milter/stage.h"
@@ -31,9 +34,14 @@ public:
     StageResult end_of_message(Message& m) override;
 };
 
-// The headers the stage adds (exposed for tests).
-std::vector<Header> unsubscribe_headers(const Config& cfg, const TokenKeys& keys, const std::string& domain,
-                                        const std::vector<std::string>& recipients,
-                                        const std::string& queue_id, int64_t now);
+struct UnsubscribeLinks {
+    std::string https;   // one-click URL ("" unless one recipient)
+    std::string mailto;  // mailto: URI ("" if no recipient address or too many)
+};
+UnsubscribeLinks unsubscribe_links(const Config& cfg, const TokenKeys& keys, const std::string& domain,
+                                   const std::string& host, const std::vector<std::string>& recipients,
+                                   const std::string& queue_id, int64_t now);
+// The headers the stage adds for `links` (exposed for tests).
+std::vector<Header> unsubscribe_headers(const UnsubscribeLinks& links);
 
 }  // namespace outpost::milter

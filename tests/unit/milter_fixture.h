@@ -63,6 +63,16 @@ public:
         quarantined = reason;
         return true;
     }
+    bool replace_body(const std::string& b) override {
+        log.push_back("replace body");
+        replaced_body = b;
+        body_replaced = true;
+        return true;
+    }
+    bool can_replace_body() const override { return allow_body_change; }
+    std::string replaced_body;
+    bool body_replaced = false;
+    bool allow_body_change = true;
 };
 
 inline AddKeyOptions sasl_key(const std::string& login, bool sandbox = false) {
@@ -204,6 +214,7 @@ inline Delivery send_message(const milter::Runtime& rt, const Send& s) {
     }
     m.mta = &d.mta;
     d.eom = milter::pipeline().end_of_message(m);
+    if (d.mta.body_replaced) d.body = d.mta.replaced_body;
     d.txn = std::move(session.txn);
     return d;
 }

@@ -301,14 +301,19 @@ BOOST_AUTO_TEST_CASE(unsubscribe_forms_and_existing_headers) {
     BOOST_REQUIRE(lu);
     BOOST_TEST(lu->value.rfind("<mailto:unsubscribe@relay.test?subject=unsubscribe%20", 0) == 0);
     BOOST_TEST(!find(r, "List-Unsubscribe-Post"));
-    // The token is genuine and names only the domain.
+    // The token is genuine and names the two recipients, no one else.
     const std::string token =
         lu->value.substr(lu->value.find("%20") + 3, lu->value.size() - lu->value.find("%20") - 4);
-    auto p = f.runtime().tokens->verify(token);
+    const auto& cfg = f.runtime().config;
+    auto p = f.runtime().tokens->verify(token, TokenKind::mailto, now_seconds(),
+                                        cfg->tracking.unsubscribe_lifetime.count());
     BOOST_REQUIRE(p.has_value());
-    BOOST_TEST(p->kind == "m");
     BOOST_TEST(p->domain == "example.com");
     BOOST_TEST(p->recipient.empty());
+    BOOST_TEST(p->names("a@example.net"));
+    BOOST_TEST(p->names("B@example.net"));
+    BOOST_TEST(!p->names("c@example.net"));
+    BOOST_TEST(lu->value.find("example.net") == std::string::npos);
 
     s.headers = plain("a@example.com", {{"List-Unsubscribe", " <mailto:own@example.com>"}});
     r = send_message(f.runtime(), s);
@@ -333,13 +338,23 @@ BOOST_AUTO_TEST_CASE(one_recipient_token_names_the_recipient) {
     const std::string v = find(r, "List-Unsubscribe")->value;
     const std::string prefix = "<https://t.relay.test/u/";
     const std::string token = v.substr(prefix.size(), v.find('>') - prefix.size());
-    auto p = f.runtime().tokens->verify(token);
+    const int64_t life = f.runtime().config->tracking.unsubscribe_lifetime.count();
+    auto p = f.runtime().tokens->verify(token, TokenKind::unsubscribe, now_seconds(), life);
     BOOST_REQUIRE(p.has_value());
-    BOOST_TEST(p->kind == "u");
     BOOST_TEST(p->recipient == "someone@example.net");
     BOOST_TEST(p->message == "4QTEST");
-    BOOST_TEST(v.find('\n') == std::string::npos);
+    // Folded once, at the comma, before the mailto URL (LF + space, as milter
+    // header values fold); no CR, and the address is nowhere in clear.
+    BOOST_TEST(v.find(">,\n <mailto:unsubscribe@relay.test?subject=unsubscribe%202") != std::string::npos);
+    BOOST_TEST(std::count(v.begin(), v.end(), '\n') == 1);
     BOOST_TEST(v.find('\r') == std::string::npos);
+    BOOST_TEST(v.find("someone") == std::string::npos);
+    const std::string mailto_token = v.substr(v.find("%20") + 3, v.rfind('>') - v.find("%20") - 3);
+    auto m = f.runtime().tokens->verify(mailto_token, TokenKind::mailto, now_seconds(), life);
+    BOOST_REQUIRE(m.has_value());
+    BOOST_TEST(m->names("someone@example.net"));
+    // A token is one kind only.
+    BOOST_TEST(!f.runtime().tokens->verify(token, TokenKind::mailto, now_seconds(), life));
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_key_tempfails_and_never_passes_unsigned) {
