@@ -37,5 +37,7 @@ std::string format_time(int64_t epoch_seconds);
 // Command groups, one file each.
 void register_verify_commands(CLI::App& domain_cmd, Context& ctx);
 void register_tracking_commands(CLI::App& app, Context& ctx);
+void register_stats_commands(CLI::App& app, Context& ctx);
+void register_ingest_commands(CLI::App& app, Context& ctx);
 
 }  // namespace outpost::ctl

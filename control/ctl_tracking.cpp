@@ -1,13 +1,16 @@
-// ctl_tracking.cpp - `outpostctl tracking ...` (tracking and unsubscribe secrets).
+// ctl_tracking.cpp - `outpostctl tracking ...` (token secrets).
 //
 //   outpostctl tracking init     create tracking.secret_file (mode 0640) with
 //                                one secret; refuses to overwrite a file
-//   outpostctl tracking rotate   append a new secret; new links are signed
+//   outpostctl tracking rotate   append a new secret; new links are sealed
 //                                with it, links already sent stay valid
+//   outpostctl tracking retire KID  remove an old secret: links sealed with
+//                                it answer 404 from then on
 //   outpostctl tracking show     list key ids (never the secrets)
 //
-// outpost-milter reads the file at start and on SIGHUP: run `kill -HUP` (or
-// `systemctl reload outpost-milter`) after a rotation.
+// outpost-milter and outpost-trackd read the file at start and on SIGHUP:
+// reload both (`systemctl reload outpost-milter outpost-trackd`) after a
+// rotation or a retirement.
 #include <pwd.h>
 #include <unistd.h>
 
@@ -47,12 +50,23 @@ void register_tracking_commands(CLI::App& app, Context& ctx) {
         const std::string& path = ctx.config().tracking.secret_file;
         const std::string kid = tracking_secret_rotate(path);
         std::cout << "added key " << kid << " to " << path
-                  << "; reload outpost-milter (SIGHUP) to sign with it\n";
+                  << "; reload outpost-milter and outpost-trackd (SIGHUP) to use it\n";
+    });
+    auto* re = tr->add_subcommand("retire", "remove an old secret; links sealed with it stop working");
+    static std::string kid;
+    re->add_option("kid", kid, "the key id (see `outpostctl tracking show`)")->required();
+    re->callback([&ctx] {
+        const std::string& path = ctx.config().tracking.secret_file;
+        tracking_secret_retire(path, kid);
+        std::cout << "retired key " << kid << " from " << path
+                  << "; reload outpost-milter and outpost-trackd (SIGHUP)\n";
     });
     tr->add_subcommand("show", "list the key ids in tracking.secret_file")->callback([&ctx] {
         const std::string& path = ctx.config().tracking.secret_file;
         TokenKeys keys = TokenKeys::load(path);
-        std::cout << path << ": " << keys.size() << " secret(s), signing with " << keys.current_kid() << '\n';
+        std::cout << path << ": " << keys.size() << " secret(s), sealing with " << keys.current_kid() << '\n';
+        for (const auto& k : keys.kids())
+            std::cout << "  " << k << (k == keys.current_kid() ? "  (current)" : "  (accepted)") << '\n';
     });
 }
 

@@ -498,6 +498,8 @@ int main(int argc, char** argv) {
     ctl::add_suppression_commands(app, ctx);
     ctl::add_config_commands(app, ctx);
     ctl::register_tracking_commands(app, ctx);
+    ctl::register_stats_commands(app, ctx);
+    ctl::register_ingest_commands(app, ctx);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

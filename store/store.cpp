@@ -208,6 +208,17 @@ int64_t Store::stat(const lmdb::Txn& t, const std::string& domain, const std::st
     auto v = t.get(dbi_.stats, sep(sep(domain, day), metric));
     return v ? std::stoll(std::string(*v)) : 0;
 }
+std::vector<std::pair<std::string, int64_t>> Store::day_stats(const lmdb::Txn& t, const std::string& domain,
+                                                              const std::string& day) const {
+    std::vector<std::pair<std::string, int64_t>> out;
+    const std::string prefix = sep(domain, day) + '\0';
+    t.each(dbi_.stats, prefix, [&](std::string_view k, std::string_view v) {
+        out.emplace_back(std::string(k.substr(prefix.size())), std::stoll(std::string(v)));
+        return true;
+    });
+    return out;
+}
+
 void Store::add_event(lmdb::WriteTxn& t, const std::string& domain, const nlohmann::json& event) {
     // Key: domain NUL nanoseconds (zero-padded so keys sort by time).
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -78,6 +78,9 @@ public:
                   const std::string& metric, int64_t n);
     int64_t stat(const lmdb::Txn& t, const std::string& domain, const std::string& day,
                  const std::string& metric) const;
+    // Every metric of one domain on one day (store/stats.h names them).
+    std::vector<std::pair<std::string, int64_t>> day_stats(const lmdb::Txn& t, const std::string& domain,
+                                                           const std::string& day) const;
     void add_event(lmdb::WriteTxn& t, const std::string& domain, const nlohmann::json& event);
     std::vector<nlohmann::json> events(const lmdb::Txn& t, const std::string& domain) const;
 
