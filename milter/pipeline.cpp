@@ -7,6 +7,7 @@
 #include "milter/stages/sandbox.h"
 #include "milter/stages/sign.h"
 #include "milter/stages/suppress.h"
+#include "milter/stages/track.h"
 #include "milter/stages/unsubscribe.h"
 #include "milter/stages/warmup.h"
 #include "store/error.h"
@@ -34,15 +35,15 @@ StageResult from_exception(const Message& m, const char* stage, const char* even
 }  // namespace
 
 Pipeline::Pipeline() {
-    // DESIGN.md, "The milter pipeline". track and return-path slot in
-    // between unsubscribe and sign; sign stays last, so it covers every
-    // change made before it.
+    // DESIGN.md, "The milter pipeline". return-path slots in between track
+    // and sign; sign stays last, so it covers every change made before it.
     stages_.push_back(std::make_unique<IdentifyStage>());
     stages_.push_back(std::make_unique<AuthorizeStage>());
     stages_.push_back(std::make_unique<WarmupStage>());
     stages_.push_back(std::make_unique<SuppressStage>());
     stages_.push_back(std::make_unique<SandboxStage>());
     stages_.push_back(std::make_unique<UnsubscribeStage>());
+    stages_.push_back(std::make_unique<TrackStage>());
     stages_.push_back(std::make_unique<SignStage>());
 }
 

@@ -185,6 +185,7 @@ struct Send {
     std::string queue_id = "4QTEST";
     int64_t now = 0;
     size_t chunk = 7;  // body streamed in small chunks
+    bool mta_allows_body_change = true;  // SMFIF_CHGBODY negotiated
 };
 
 inline Delivery send_message(const milter::Runtime& rt, const Send& s) {
@@ -213,6 +214,7 @@ inline Delivery send_message(const milter::Runtime& rt, const Send& s) {
         milter::pipeline().body(m, reinterpret_cast<const unsigned char*>(part.data()), part.size());
     }
     m.mta = &d.mta;
+    d.mta.allow_body_change = s.mta_allows_body_change;
     d.eom = milter::pipeline().end_of_message(m);
     if (d.mta.body_replaced) d.body = d.mta.replaced_body;
     d.txn = std::move(session.txn);

@@ -1,0 +1,156 @@
+// track.cpp - buffer, rewrite, replace the body.
+#include "milter/stages/track.h"
+
+#include <cctype>
+
+#include "milter/log.h"
+#include "milter/stages/identify.h"
+#include "milter/stages/suppress.h"
+#include "milter/track_rewrite.h"
+#include "store/stats.h"
+
+namespace outpost::milter {
+namespace {
+
+std::string qid(const Transaction& t) {
+    return t.queue_id.empty() ? "NOQUEUE" : t.queue_id;
+}
+
+// The media type of the top-level Content-Type, lower case ("" if none).
+std::string top_media_type(const std::vector<Header>& headers) {
+    for (const auto& h : headers) {
+        if (!header_is(h.name, "Content-Type")) continue;
+        std::string type;
+        for (char c : h.value) {
+            if (c == ';') break;
+            if (!std::isspace(static_cast<unsigned char>(c)))
+                type += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        return type;
+    }
+    return "";
+}
+
+// The header section as delivered, CRLF line ends, for the MIME parser.
+std::string header_text(const Session& s, const Transaction& t) {
+    std::string out;
+    out.reserve(t.header_bytes + 4 * t.headers.size());
+    for (const auto& h : t.headers) {
+        if (header_is(h.name, kKeyHeader)) continue;
+        out += h.name;
+        out += ':';
+        if (!s.leading_space) out += ' ';
+        for (size_t i = 0; i < h.value.size(); ++i) {
+            if (h.value[i] == '\n' && (i == 0 || h.value[i - 1] != '\r')) out += '\r';
+            out += h.value[i];
+        }
+        out += "\r\n";
+    }
+    return out;
+}
+
+void count(Message& m, const char* metric) {
+    try {
+        auto w = m.rt.store->write_counters();
+        m.rt.store->add_stat(w, m.txn.domain->name, utc_day(m.now), metric, 1);
+        w.commit();
+    } catch (const std::exception& e) {
+        // Stats are soft state: a message is never refused for them.
+        log_warning(qid(m.txn) + ": stage=track stat=" + metric + " error=" + log_value(e.what()));
+    }
+}
+
+}  // namespace
+
+StageResult TrackStage::end_of_headers(Message& m) {
+    Transaction& t = m.txn;
+    t.buffering = false;
+    if (!t.domain) return StageResult::next();
+    const Domain& d = *t.domain;
+    if (!d.track_opens && !d.track_clicks && t.unsubscribe_url.empty()) return StageResult::next();
+    const std::string type = top_media_type(t.headers);
+    if (!type.empty() && type.rfind("text/", 0) != 0 && type.rfind("multipart/", 0) != 0)
+        return StageResult::next();
+    if (t.tracking_host.empty()) t.tracking_host = m.config().tracking.host;
+    t.buffering = true;
+    return StageResult::next();
+}
+
+void TrackStage::body(Message& m, const unsigned char* data, size_t len) {
+    Transaction& t = m.txn;
+    if (!t.buffering) return;
+    if (t.body.size() + len > static_cast<size_t>(m.config().tracking.max_bytes)) {
+        t.buffering = false;
+        t.too_large = true;
+        std::string().swap(t.body);
+        return;
+    }
+    t.body.append(reinterpret_cast<const char*>(data), len);
+}
+
+StageResult TrackStage::end_of_message(Message& m) {
+    Transaction& t = m.txn;
+    if (t.too_large) {
+        t.tracked = "too-large";
+        log_info(qid(t) + ": stage=track domain=" + t.domain->name +
+                 " untracked=too-large max_bytes=" + std::to_string(m.config().tracking.max_bytes));
+        count(m, stats::kUntrackedTooLarge);
+        return StageResult::next();
+    }
+    if (!t.buffering) return StageResult::next();
+    t.buffering = false;
+    if (!m.mta->can_replace_body()) {
+        t.tracked = "mta-refuses-body-change";
+        return StageResult::next();
+    }
+    const Domain& d = *t.domain;
+    const TokenKeys& keys = *m.rt.tokens;
+    TokenPayload base;
+    base.domain = d.name;
+    base.message = t.queue_id;
+    base.issued_at = m.now;
+    if (t.delivered() == 1)
+        for (const auto& r : t.rcpts)
+            if (std::find(t.suppressed.begin(), t.suppressed.end(), r) == t.suppressed.end())
+                if (auto a = recipient_address(r); !a.empty()) base.recipients.push_back(recipient_digest(a));
+
+    TrackOptions o;
+    o.clicks = d.track_clicks;
+    o.opens = d.track_opens;
+    o.footer = d.unsubscribe_footer;
+    o.unsubscribe_url = t.unsubscribe_url;
+    const std::string prefix = "https://" + t.tracking_host;
+    o.click_url = [&](const std::string& url) -> std::string {
+        if (url.size() > 2048) return "";
+        TokenPayload p = base;
+        p.kind = TokenKind::click;
+        p.url = url;
+        return prefix + "/c/" + keys.issue(p);
+    };
+    if (d.track_opens) {
+        TokenPayload p = base;
+        p.kind = TokenKind::open;
+        o.pixel_url = prefix + "/o/" + keys.issue(p);
+    }
+    TrackResult r = track_message(header_text(m.session, t), t.body, o);
+    std::string().swap(t.body);
+    std::string what;
+    for (const auto& n : r.notes) what += (what.empty() ? "" : "; ") + n;
+    if (!r.changed) {
+        if (!what.empty())
+            log_info(qid(t) + ": stage=track domain=" + d.name + " unchanged=" + log_value(what));
+        return StageResult::next();
+    }
+    if (!m.mta->replace_body(r.body))
+        return StageResult::internal("TEMPORARY_FAILURE", "could not replace the message body");
+    t.new_body = std::move(r.body);
+    t.body_replaced = true;
+    t.tracked = "links:" + std::to_string(r.links) + (r.pixel ? ",pixel" : "") +
+                (r.placeholders ? ",placeholder:" + std::to_string(r.placeholders) : "") +
+                (r.footer ? ",footer" : "");
+    if (!what.empty()) log_info(qid(t) + ": stage=track domain=" + d.name + " notes=" + log_value(what));
+    count(m, stats::kTracked);
+    return StageResult::next();
+}
+
+}  // namespace outpost::milter
