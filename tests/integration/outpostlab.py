@@ -19,7 +19,10 @@ Run with Debian's ``/usr/bin/python3`` (dkimpy, dnspython, nacl) and
 stopped, by PID.
 """
 
+import email.message
+import email.policy
 import email.utils
+import http.client
 import itertools
 import json
 import os
@@ -30,6 +33,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 import lab
 
@@ -58,6 +62,10 @@ def outpostctl_path():
 
 def milter_path():
     return os.path.join(lab.build_dir(), "outpost-milter")
+
+
+def trackd_path():
+    return os.path.join(lab.build_dir(), "outpost-trackd")
 
 
 def new_token(prefix="op"):
@@ -104,6 +112,41 @@ def message(from_hdr, to="rcpt@example.net", subject=None, body="Hello.\n", toke
     return token, head + lab.crlf(body_b)
 
 
+def html_message(from_hdr, to, token, url):
+    """An HTML newsletter as an ESP sends it: multipart/alternative, both
+    parts quoted-printable, ``url`` linked (written with ``&amp;``), a
+    second link with an entity and a fragment, mailto, fragment-only and
+    ``data-outpost-notrack`` links, the unsubscribe placeholder in both
+    parts, non-ASCII text.  Returns CRLF bytes."""
+    domain = from_hdr.rsplit("@", 1)[1].rstrip(">")
+    m = email.message.EmailMessage(policy=email.policy.SMTP)
+    m["From"] = from_hdr
+    m["To"] = to
+    m["Subject"] = "Spring sale [%s]" % token
+    m["Date"] = email.utils.formatdate(usegmt=True)
+    m["Message-ID"] = "<%s@client.outpost.test>" % token
+    m.set_content("Hello,\nthe sale: %s\nUnsubscribe: {{outpost_unsubscribe_url}}\ntoken %s\n"
+                  % (url, token), cte="quoted-printable")
+    html = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Sale</title></head>"
+            "<body><p>Hello, caf\u00e9 friends: our <a href=\"%s\" class=\"btn\">spring sale</a>"
+            " is on.</p>\n<p><a href='https://example.com/a?x=1&amp;y=2#frag'>second</a> "
+            "<a href=\"mailto:help@%s\">help</a> <a href=\"#top\">top</a> "
+            "<a href=\"https://example.com/private\" data-outpost-notrack>no track</a></p>\n"
+            "<p><a href=\"{{outpost_unsubscribe_url}}\">unsubscribe</a></p>"
+            "<p>token %s</p></body></html>\n"
+            % (url.replace("&", "&amp;"), domain, token))
+    m.add_alternative(html, subtype="html", cte="quoted-printable")
+    return m.as_bytes()
+
+
+def text_part(msg, subtype):
+    """The first text/SUBTYPE part of a parsed message."""
+    for p in msg.walk():
+        if p.get_content_type() == "text/" + subtype:
+            return p
+    raise AssertionError("no text/%s part" % subtype)
+
+
 def _yaml(value):
     """A YAML scalar or flow sequence (JSON is valid YAML)."""
     return json.dumps(value)
@@ -145,6 +188,9 @@ class Outpost:
         self.sink = None
         self.postfix = None
         self.milter = None
+        self.trackd = None
+        self.trackd_port = None
+        self.trackd_log = os.path.join(self.dir, "trackd.log")
         self.domains = {}  # name -> records (list of dicts)
 
     # --- config -----------------------------------------------------------
@@ -169,7 +215,11 @@ class Outpost:
                     "timeout": "2s"},
             # No ramp by default; a test that wants one sets it per domain.
             "warmup": {"days": 0, "first_day": 50, "cap": 0},
-            "tracking": {"host": TRACKING_HOST, "secret_file": self.secret_file},
+            # trackd refuses to keep root: as root it drops to nobody (after
+            # opening the store and reading the secrets).
+            "tracking": {"host": TRACKING_HOST, "secret_file": self.secret_file,
+                         "user": "nobody" if os.geteuid() == 0 else "",
+                         "listen": "127.0.0.1:%d" % (self.trackd_port or 8080)},
         }
         for k, v in self.config_extra.items():
             sections.setdefault(k, {}).update(v)
@@ -326,6 +376,43 @@ class Outpost:
         if self.milter is not None:
             self.milter.stop()
 
+    def start_trackd(self, timeout=15.0):
+        """Start ``outpost-trackd --config FILE --foreground`` on a free
+        loopback port (tracking.listen) and wait until it answers."""
+        if self.trackd is not None and self.trackd.alive():
+            return self.trackd
+        if not os.access(trackd_path(), os.X_OK):
+            raise AssertionError("no outpost-trackd in %s: build it first" % lab.build_dir())
+        self.trackd_port = lab.free_port()
+        self.write_config()
+        argv = [trackd_path(), "--config", self.config_path, "--foreground"]
+        self.trackd = lab.Process(argv, self.trackd_log).start()
+        self.trackd.wait_ready(lambda: lab.tcp_listening(self.trackd_port), timeout,
+                               "outpost-trackd on 127.0.0.1:%d" % self.trackd_port)
+        return self.trackd
+
+    def trackd_url(self, url):
+        """The URL outpost wrote (https://<tracking host>/...) as the
+        loopback trackd serves it (the TLS proxy's job in production)."""
+        path = "/" + url.split("://", 1)[1].split("/", 1)[1]
+        return "http://127.0.0.1:%d%s" % (self.trackd_port, path)
+
+    def trackd_log_text(self):
+        return lab._read_text(self.trackd_log)
+
+    def http(self, url, method="GET", body=None, headers=None):
+        """One request to the loopback trackd for a URL outpost wrote;
+        returns (response, body bytes)."""
+        u = urllib.parse.urlsplit(self.trackd_url(url))
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        try:
+            c.request(method, u.path + ("?" + u.query if u.query else ""), body=body,
+                      headers=headers or {})
+            r = c.getresponse()
+            return r, r.read()
+        finally:
+            c.close()
+
     def kill_milter(self):
         """SIGKILL the milter by PID; returns once it is gone."""
         import signal
@@ -340,6 +427,7 @@ class Outpost:
     def stop(self):
         for stop in (lambda: self.postfix and self.postfix.stop(),
                      self.stop_milter,
+                     lambda: self.trackd and self.trackd.stop(),
                      lambda: self.sink and self.sink.stop(),
                      lambda: self.dns and self.dns.stop()):
             try:
