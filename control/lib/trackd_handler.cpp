@@ -286,6 +286,20 @@ bool domain_served(const Store& store, const lmdb::Txn& t, const std::string& na
     return true;
 }
 
+// False when the request came in on the branded tracking host of another
+// domain than the token's. The global host, the token's own branded host and
+// any other name (a proxy that rewrites Host, direct access) are accepted.
+bool host_fits(const Config& cfg, std::string host, const std::string& domain) {
+    host = lower(host);
+    if (auto colon = host.rfind(':'); colon != std::string::npos && host.find(']') == std::string::npos)
+        host.erase(colon);
+    if (!host.empty() && host.back() == '.') host.pop_back();
+    const std::string label = lower(cfg.records.tracking) + ".";
+    if (host.empty() || host == lower(cfg.tracking.host) || host.compare(0, label.size(), label) != 0)
+        return true;
+    return host.substr(label.size()) == domain;
+}
+
 }  // namespace
 
 std::string Response::header(std::string_view name) const {
@@ -360,6 +374,7 @@ Response Handler::open_or_click(const Request& req, const Settings& s, std::stri
     if (!token_shape(token)) return not_found("token");
     auto p = s.keys.verify(token, click ? TokenKind::click : TokenKind::open, now, lifetime.count());
     if (!p) return not_found("token");
+    if (!host_fits(s.config, req.host, p->domain)) return not_found("host");
     if (click && !safe_url(p->url)) return not_found("url");
     try {
         auto t = store_.read();
@@ -404,6 +419,7 @@ Response Handler::unsubscribe(const Request& req, const Settings& s, std::string
     auto p =
         s.keys.verify(token, TokenKind::unsubscribe, now, s.config.tracking.unsubscribe_lifetime.count());
     if (!p || p->recipient.empty()) return not_found("token");
+    if (!host_fits(s.config, req.host, p->domain)) return not_found("host");
     const std::string address = lower(p->recipient);
     Domain d;
     try {

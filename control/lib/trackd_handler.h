@@ -15,8 +15,10 @@
 //                             check is ok; else 404
 //
 // A token that does not verify (forged, altered, expired, another kind, a
-// retired key), or whose domain is not in the store or deleted, is a plain
-// 404 "not found", the same as an unknown path; a known path with another
+// retired key), whose domain is not in the store or deleted, or that arrives
+// on another domain's branded host (Host <records.tracking>.OTHER: a token
+// of one domain never works under another's name), is a plain 404 "not
+// found", the same as an unknown path; a known path with another
 // method is 405 with Allow. Store faults are 503 (the request can be
 // retried; an unsubscribe is never reported done unless it was committed).
 //
@@ -63,6 +65,7 @@ struct Request {
     std::string content_type;
     std::string body;
     std::string peer;  // socket peer address, no port
+    std::string host;  // Host header ("" if absent)
 };
 
 struct Response {

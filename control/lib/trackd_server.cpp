@@ -122,6 +122,7 @@ private:
         req.method = std::string(m.method_string());
         req.target = std::string(m.target());
         req.user_agent = std::string(m[http::field::user_agent]);
+        req.host = std::string(m[http::field::host]);
         req.forwarded_for = std::string(m["X-Forwarded-For"]);
         req.content_type = std::string(m[http::field::content_type]);
         req.body = std::move(m.body());

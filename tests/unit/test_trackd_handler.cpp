@@ -347,6 +347,33 @@ BOOST_AUTO_TEST_CASE(retired_key_ids_are_refused_and_rotated_ones_kept) {
     BOOST_TEST(call("GET", "/u/" + token(TokenKind::unsubscribe)).status == 200);
 }
 
+BOOST_AUTO_TEST_CASE(another_domains_token_on_a_branded_host_is_404) {
+    const std::string unsub = token(TokenKind::unsubscribe, "other.org");
+    const std::string click = token(TokenKind::click, "other.org");
+    auto at = [&](const std::string& host, const std::string& method, const std::string& target) {
+        Request r;
+        r.method = method;
+        r.target = target;
+        r.user_agent = kBrowser;
+        r.peer = "192.0.2.7";
+        r.host = host;
+        if (method == "POST") {
+            r.body = "List-Unsubscribe=One-Click";
+            r.content_type = "application/x-www-form-urlencoded";
+        }
+        return handler->handle(r, now);
+    };
+    // example.com's branded name does not serve other.org's links.
+    require_not_found(at("track.example.com", "GET", "/c/" + click));
+    require_not_found(at("TRACK.example.com.", "GET", "/u/" + unsub));
+    require_not_found(at("track.example.com:443", "POST", "/u/" + unsub));
+    BOOST_TEST(!suppressed("other.org").has_value());
+    // Its own branded name, the global host and no Host at all do.
+    BOOST_TEST(at("track.other.org", "GET", "/c/" + click).status == 302);
+    BOOST_TEST(at("t.relay.test", "GET", "/c/" + click).status == 302);
+    BOOST_TEST(at("", "GET", "/u/" + unsub).status == 200);
+}
+
 BOOST_AUTO_TEST_CASE(tokens_of_unknown_or_removed_domains_are_404) {
     const std::string unknown = token(TokenKind::unsubscribe, "never-added.example");
     require_not_found(call("GET", "/u/" + unknown));
