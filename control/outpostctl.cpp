@@ -12,6 +12,7 @@
  *      outpostctl domain list|show DOMAIN|records DOMAIN [--format table|json|bind]
  *      outpostctl domain set DOMAIN [--active on|off] [--track-opens on|off]
  *              [--track-clicks on|off] [--unsubscribe on|off]
+ *              [--unsubscribe-footer on|off]
  *              [--dmarc-policy P] [--warmup-days N] [--daily-cap N]
  *      outpostctl domain verify DOMAIN | --all [--quiet]
  *      outpostctl domain dkim rotate DOMAIN [--algorithm A]
@@ -24,7 +25,9 @@
  *      outpostctl key list|show NAME|remove NAME
  *      outpostctl suppression add|remove DOMAIN ADDRESS; suppression list DOMAIN
  *      outpostctl config check|example
- *      outpostctl tracking init|rotate
+ *      outpostctl tracking init|rotate|show; outpostctl tracking retire KID
+ *      outpostctl stats [DOMAIN] [--days N] [--json]
+ *      outpostctl ingest unsubscribe [--sender ADDR] < MESSAGE
  *
  * DESCRIPTION
  *      outpostctl is the administrator's side of outpost. A domain is added
@@ -38,6 +41,16 @@
  *      API keys identify senders to the milter: by SASL login, by the
  *      X-Outpost-Key header, or by client network. A key's secret is printed
  *      once by `key add` and stored only as its SHA-256.
+ *
+ *      `stats` sums the per-domain, per-UTC-day counts of the milter and
+ *      outpost-trackd (sent, refused by reason, opens and clicks as human,
+ *      machine and unique, unsubscribes by channel, tracked messages) over
+ *      the last N days (7), with rates against the recipients sent to.
+ *
+ *      `ingest unsubscribe` is a Postfix pipe transport's command for mail
+ *      to the List-Unsubscribe mailto address: it suppresses the recipients
+ *      named by the token in the Subject, exits 0 for mail it cannot use
+ *      (logged to syslog, facility mail) and 75 when the store fails.
  *
  *      Every read command takes --json. Every error is one line on stderr
  *      starting with a reason token (DOMAIN_NOT_FOUND, ...) and saying how
@@ -56,10 +69,11 @@
  *      0 success; 1 usage error; 2 not found; 3 conflict (already exists, or
  *      the state forbids it); 4 invalid value; 5 configuration error;
  *      6 environment error (store, key files, permissions); 7 `domain verify`
- *      ran but a domain is not verified.
+ *      ran but a domain is not verified; 75 (EX_TEMPFAIL) `ingest` could not
+ *      write the store (Postfix retries).
  *
  * SEE ALSO
- *      outpost-milter(8), config/outpost.example.yaml, README.md
+ *      outpost-milter(8), outpost-trackd(8), config/outpost.example.yaml, README.md
  */
 #include <CLI/CLI.hpp>
 #include <cstdio>

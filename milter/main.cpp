@@ -1,7 +1,7 @@
 /*
  * NAME
  *      outpost-milter - sending domains for Postfix and Sendmail: enforce,
- *      warm up, suppress, add List-Unsubscribe, DKIM-sign
+ *      warm up, suppress, add List-Unsubscribe, track, DKIM-sign
  *
  * SYNOPSIS
  *      outpost-milter [--config FILE] [-f|--foreground] [--debug]
@@ -22,11 +22,17 @@
  *                     concurrency, resets 00:00 UTC
  *        suppress     suppressed recipients removed
  *        sandbox      sandbox keys' mail redirected or quarantined
- *        unsubscribe  List-Unsubscribe (+ RFC 8058 one-click) with a signed
- *                     token
+ *        unsubscribe  List-Unsubscribe (+ RFC 8058 one-click) with a private
+ *                     token, folded at the comma
+ *        track        click links, open pixel, {{outpost_unsubscribe_url}}
+ *                     and the unsubscribe footer, per domain; the body is
+ *                     buffered only when it may change (up to
+ *                     tracking.max_bytes, else delivered untracked) and
+ *                     replaced (smfi_replacebody)
  *        sign         DKIM (rsa-sha256, and ed25519-sha256 where the domain
  *                     has such a selector), relaxed/relaxed, over the
- *                     message as delivered, body streamed
+ *                     message as delivered: body streamed, or the new
+ *                     body when track replaced it
  *
  *      Decisions are taken at end of headers, so refused mail never sends
  *      its body. Every refusal is an SMTP reply with an enhanced status code
