@@ -163,7 +163,8 @@ class Outpost:
     milter; ``stop()`` stops all of them.
     """
 
-    def __init__(self, tmp, milter=None, config_extra=None, postfix_extra=None):
+    def __init__(self, tmp, milter=None, config_extra=None, postfix_extra=None,
+                 postfix_master=()):
         self.tmp = tmp
         self.dir = os.path.join(tmp, "outpost")
         os.makedirs(self.dir, exist_ok=True)
@@ -184,6 +185,11 @@ class Outpost:
             "local_header_rewrite_clients": "",
         }
         self.postfix_extra.update(postfix_extra or {})
+        # master.cf lines; {outpostctl}, {config} and {inbound_port} (a free
+        # port for a second, milter-less smtpd: the relay's port 25) are
+        # filled in.
+        self.postfix_master = list(postfix_master)
+        self.inbound_port = lab.free_port()
         self.dns = None
         self.sink = None
         self.postfix = None
@@ -348,7 +354,11 @@ class Outpost:
         self.tracking_init()
         self.sink = lab.Sink().start()
         self.postfix = lab.Postfix(self.tmp, self.sink.port, milter="unix:" + self.sock,
-                                   extra=self.postfix_extra)
+                                   extra=self.postfix_extra,
+                                   master_extra=[l.format(outpostctl=outpostctl_path(),
+                                                          config=self.config_path,
+                                                          inbound_port=self.inbound_port)
+                                                 for l in self.postfix_master])
         self.postfix.start()
         if milter:
             self.start_milter()
@@ -487,6 +497,7 @@ class OutpostCase(unittest.TestCase):
     MILTER = None
     CONFIG = None
     POSTFIX = None
+    POSTFIX_MASTER = ()
     START_MILTER = True
 
     @classmethod
@@ -497,7 +508,7 @@ class OutpostCase(unittest.TestCase):
         os.chmod(tmp, 0o755)
         cls.addClassCleanup(shutil.rmtree, tmp, True)
         cls.op = Outpost(tmp, milter=cls.MILTER, config_extra=cls.CONFIG,
-                         postfix_extra=cls.POSTFIX)
+                         postfix_extra=cls.POSTFIX, postfix_master=cls.POSTFIX_MASTER)
         cls.addClassCleanup(cls.op.stop)
         cls.op.start(milter=False)
         cls.setUpOutpost(cls.op)

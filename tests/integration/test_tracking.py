@@ -12,10 +12,14 @@ or header outpost writes contains the recipient address.
 """
 
 import base64
-import http.client
+import email.utils
+import os
 import re
+import smtplib
 import unittest
+import urllib.parse
 
+import lab
 import outpostlab
 from outpostlab import OutpostCase, new_token
 
@@ -176,3 +180,79 @@ class TrackingTest(OutpostCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MailtoUnsubscribeTest(OutpostCase):
+    """The List-Unsubscribe mailto, answered the way a mail client does:
+    a message to the relay's unsubscribe address arrives on its port 25 (a
+    smtpd without the milter), a transport map sends it to the pipe of
+    contrib/postfix/master.cf.fragment, and `outpostctl ingest unsubscribe`
+    suppresses the recipient."""
+
+    UNSUB = "unsubscribe@relay.outpost.test"
+    POSTFIX = {"transport_maps": "inline:{ unsubscribe@relay.outpost.test=outpost-unsubscribe: }"}
+    POSTFIX_MASTER = (
+        "127.0.0.1:{inbound_port} inet n - n - - smtpd -o smtpd_milters= -o non_smtpd_milters=",
+        "outpost-unsubscribe unix - n n - 4 pipe",
+        "  flags=R user=nobody argv={outpostctl} --config {config} ingest unsubscribe"
+        " --sender ${{sender}}",
+    )
+
+    @classmethod
+    def setUpOutpost(cls, op):
+        op.add_domain(DOMAIN)
+        op.add_key("app", sasl="app-login")
+        # The pipe runs as nobody (Postfix refuses root): give it the store
+        # and the secrets, as an installation gives them to the outpost user.
+        nobody = __import__("pwd").getpwnam("nobody")
+        for root, dirs, files in os.walk(op.store_path):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), nobody.pw_uid, nobody.pw_gid)
+        os.chown(op.store_path, nobody.pw_uid, nobody.pw_gid)
+        os.chown(op.secret_file, nobody.pw_uid, nobody.pw_gid)
+
+    def ask_to_unsubscribe(self, mailto, sender):
+        address, query = mailto[len("mailto:"):].split("?", 1)
+        subject = urllib.parse.unquote(urllib.parse.parse_qs(query)["subject"][0])
+        self.assertEqual(address, self.UNSUB)
+        data = ("From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@mua.test>\r\n"
+                "\r\nThis message will unsubscribe you.\r\n"
+                % (sender, address, subject, email.utils.formatdate(usegmt=True), new_token("mua")))
+        with smtplib.SMTP("127.0.0.1", self.op.inbound_port, timeout=30) as s:
+            s.sendmail(sender, [address], data.encode())
+
+    def wait_suppressed(self, address, timeout=30.0):
+        def listed():
+            return address in [e["address"] for e in self.op.ctl_json("suppression", "list", DOMAIN,
+                                                                         "--json")]
+        try:
+            lab.wait_until(listed, timeout, 0.2, "suppression of %s" % address)
+        except TimeoutError as exc:
+            raise AssertionError("%s\nmaillog:\n%s" % (exc, self.op.postfix.log()[-3000:])) from None
+
+    def test_mailto_through_the_pipe(self):
+        token = new_token("mto")
+        rcpts = ["first@example.net", "second@example.net"]
+        r = self.op.send("bounce@%s" % DOMAIN, rcpts, html_message(token, ", ".join(rcpts)),
+                         login="app-login")
+        self.assertAccepted(r)
+        [m] = self.op.wait_delivered(token)
+        self.assertSigned(m, DOMAIN)
+        # Two recipients: no one-click URL, one mailto naming both.
+        [lu] = m.headers("List-Unsubscribe")
+        self.assertNotIn("https://", lu)
+        self.assertEqual(m.headers("List-Unsubscribe-Post"), [])
+        mailto = re.search(r"<(mailto:[^>]+)>", lu).group(1)
+        self.assertIn(mailto, part(m.email(), "html").get_content())  # the placeholder
+        # Somebody else sending it is logged and dropped (exit 0: no bounce).
+        self.ask_to_unsubscribe(mailto, "mallory@example.org")
+        self.op.postfix.wait_log(r"to=<%s>.*status=sent \(delivered via outpost-unsubscribe"
+                                 % re.escape(self.UNSUB), timeout=30)
+        self.ask_to_unsubscribe(mailto, "second@example.net")
+        self.wait_suppressed("second@example.net")
+        listed = [e["address"] for e in self.op.ctl_json("suppression", "list", DOMAIN, "--json")]
+        self.assertEqual(listed, ["second@example.net"])
+        stats = self.op.ctl_json("stats", DOMAIN, "--json")
+        self.assertEqual(stats["totals"].get("unsubscribe.mailto"), 1, stats)
+        # Nothing bounced back to the stranger.
+        self.assertNotIn("status=bounced", self.op.postfix.log())
