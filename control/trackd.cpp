@@ -133,7 +133,7 @@
 
 #include "config/config.h"
 #include "control/lib/trackd_handler.h"
-#include "control/lib/trackd_log.h"
+#include "store/log.h"
 #include "control/lib/trackd_privileges.h"
 #include "control/lib/trackd_server.h"
 #include "store/error.h"
@@ -244,7 +244,7 @@ int main(int argc, char** argv) try {
         app.exit(e);
         return static_cast<int>(outpost::Exit::usage);
     }
-    log_open(foreground || check_only);
+    log_open("outpost-trackd", foreground || check_only, false);
     try {
         return check_only ? check(config_path) : run(config_path);
     } catch (const outpost::Error& e) {

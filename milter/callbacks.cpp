@@ -9,7 +9,7 @@
 #include <ctime>
 #include <mutex>
 
-#include "milter/log.h"
+#include "store/log.h"
 #include "milter/pipeline.h"
 #include "store/stats.h"
 

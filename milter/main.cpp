@@ -140,7 +140,7 @@
 #include "config/config.h"
 #include "milter/callbacks.h"
 #include "milter/listen.h"
-#include "milter/log.h"
+#include "store/log.h"
 #include "milter/runtime.h"
 #include "store/error.h"
 
@@ -191,7 +191,7 @@ void drop_privileges(const std::string& user) {
 // ---- the daemon -------------------------------------------------------------
 
 int run(const std::string& config_path, bool foreground, bool debug, bool check_only) {
-    log_open(foreground || check_only, debug);
+    log_open("outpost-milter", foreground || check_only, debug);
     auto cfg = std::make_shared<const Config>(load_config(config_path));
 
     if (check_only) {
@@ -387,11 +387,11 @@ int main(int argc, char** argv) try {
     try {
         return run(config_path, foreground, debug, check);
     } catch (const outpost::Error& e) {
-        outpost::milter::log_error(e.what());
+        outpost::log_error(e.what());
         if (!foreground && !check) std::fprintf(stderr, "outpost-milter: %s\n", e.what());
         return static_cast<int>(e.status());
     } catch (const std::exception& e) {
-        outpost::milter::log_error(std::string("internal error: ") + e.what());
+        outpost::log_error(std::string("internal error: ") + e.what());
         if (!foreground && !check) std::fprintf(stderr, "outpost-milter: internal error: %s\n", e.what());
         return static_cast<int>(outpost::Exit::environment);
     }

@@ -1,7 +1,7 @@
 // pipeline.cpp - the stage order, and the one place exceptions stop.
 #include "milter/pipeline.h"
 
-#include "milter/log.h"
+#include "store/log.h"
 #include "milter/stages/authorize.h"
 #include "milter/stages/identify.h"
 #include "milter/stages/sandbox.h"

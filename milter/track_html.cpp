@@ -9,6 +9,8 @@
 #include <memory>
 #include <set>
 
+#include "store/html.h"
+
 namespace outpost::milter {
 namespace {
 
@@ -204,33 +206,6 @@ std::string_view line_end_of(std::string_view s) {
 }
 
 }  // namespace
-
-std::string html_escape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&#39;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
-}
 
 HtmlOutcome rewrite_html(std::string_view html, const HtmlPlan& plan, const TrackOptions& opt) {
     HtmlOutcome r;

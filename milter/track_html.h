@@ -42,7 +42,4 @@ struct HtmlOutcome {
 // of inserted text follows `html` (CRLF unless it holds only LF).
 HtmlOutcome rewrite_html(std::string_view html, const HtmlPlan& plan, const TrackOptions& opt);
 
-// `s` made safe inside a quoted HTML attribute value or text (& " ' < >).
-std::string html_escape(std::string_view s);
-
 }  // namespace outpost::milter

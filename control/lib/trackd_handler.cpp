@@ -6,8 +6,9 @@
 #include <cstdio>
 
 #include "control/lib/trackd_classify.h"
-#include "control/lib/trackd_log.h"
 #include "store/error.h"
+#include "store/html.h"
+#include "store/log.h"
 #include "store/stats.h"
 
 namespace outpost::trackd {
@@ -153,32 +154,6 @@ UnsubscribeVia unsubscribe_via(const Request& req) {
     return UnsubscribeVia::unknown;
 }
 
-std::string html_escape(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&#39;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
-}
-
 // "j•••@example.org": the first character of the local part (a whole UTF-8
 // sequence) and the domain; enough for a person to recognise the address,
 // too little to learn it from a forwarded link.
@@ -309,11 +284,12 @@ std::string Response::header(std::string_view name) const {
 }
 
 std::string log_line(const Request& req, const Response& res) {
-    std::string line = log_value(req.method) + " " + res.kind + " " + std::to_string(res.status);
-    line += " domain=" + log_value(res.domain);
-    line += " class=" + log_value(res.cls);
+    auto or_dash = [](const std::string& v) { return v.empty() ? std::string("-") : log_value(v); };
+    std::string line = or_dash(req.method) + " " + res.kind + " " + std::to_string(res.status);
+    line += " domain=" + or_dash(res.domain);
+    line += " class=" + or_dash(res.cls);
     if (!res.why.empty()) line += " why=" + log_value(res.why);
-    line += " client=" + log_value(res.client.empty() ? req.peer : res.client);
+    line += " client=" + or_dash(res.client.empty() ? req.peer : res.client);
     return line;
 }
 

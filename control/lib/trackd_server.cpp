@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "control/lib/trackd_log.h"
+#include "store/log.h"
 #include "store/error.h"
 #include "store/model.h"
 

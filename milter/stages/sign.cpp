@@ -1,7 +1,7 @@
 // sign.cpp - libopendkim over the message as delivered.
 #include "milter/stages/sign.h"
 
-#include "milter/log.h"
+#include "store/log.h"
 #include "milter/stages/identify.h"
 #include "store/error.h"
 

@@ -3,7 +3,7 @@
 
 #include <cctype>
 
-#include "milter/log.h"
+#include "store/log.h"
 #include "milter/stages/identify.h"
 #include "milter/stages/suppress.h"
 #include "milter/track_rewrite.h"

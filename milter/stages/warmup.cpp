@@ -1,7 +1,7 @@
 // warmup.cpp - check at end of headers, exact reservation at end of message.
 #include "milter/stages/warmup.h"
 
-#include "milter/log.h"
+#include "store/log.h"
 #include "store/warmup.h"
 
 namespace outpost::milter {

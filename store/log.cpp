@@ -1,5 +1,5 @@
 // log.cpp - syslog or stderr, one line at a time.
-#include "milter/log.h"
+#include "store/log.h"
 
 #include <syslog.h>
 
@@ -8,12 +8,13 @@
 #include <ctime>
 #include <mutex>
 
-namespace outpost::milter {
+namespace outpost {
 namespace {
 
 std::mutex g_mutex;
 bool g_foreground = true;
 bool g_debug = false;
+const char* g_ident = "outpost";
 
 int priority(LogLevel l) {
     switch (l) {
@@ -45,11 +46,12 @@ const char* label(LogLevel l) {
 
 }  // namespace
 
-void log_open(bool foreground, bool debug) {
+void log_open(const char* ident, bool foreground, bool debug) {
     std::lock_guard<std::mutex> lock(g_mutex);
+    g_ident = ident;
     g_foreground = foreground;
     g_debug = debug;
-    if (!foreground) openlog("outpost-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
+    if (!foreground) openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
 void log(LogLevel level, const std::string& line) {
@@ -64,8 +66,8 @@ void log(LogLevel level, const std::string& line) {
         gmtime_r(&tt, &tm);
         char ts[32];
         std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-        std::fprintf(stderr, "%s.%03lldZ outpost-milter: %s%s\n", ts, static_cast<long long>(ms),
-                     label(level), line.c_str());
+        std::fprintf(stderr, "%s.%03lldZ %s: %s%s\n", ts, static_cast<long long>(ms), g_ident, label(level),
+                     line.c_str());
         std::fflush(stderr);
     } else {
         syslog(priority(level), "%s%s", label(level), line.c_str());
@@ -110,4 +112,4 @@ LogLine& LogLine::kv(std::string_view key, long long value) {
     return *this;
 }
 
-}  // namespace outpost::milter
+}  // namespace outpost

@@ -1,8 +1,12 @@
-// log.h - outpost-milter's log: syslog (mail facility) or stderr.
+// log.h - the daemons' log (outpost-milter, outpost-trackd): syslog
+// (facility mail, so lines sit beside Postfix's) or, in the foreground,
+// stderr with a UTC time stamp.
 //
-// One line per event. Message decisions start with the MTA queue id and
-// continue in key=value form, so they can be grepped and parsed:
+// One line per event, in key=value form so they can be grepped and parsed.
+// The milter's message decisions start with the MTA queue id:
 //     4XyZ1: decision=accept domain=example.com key=app1 rcpts=1 signed=op20261122
+// trackd's request lines start with a few positional words:
+//     GET open 200 domain=example.com class=human client=192.0.2.7
 // Values with spaces or quotes are quoted. Thread-safe.
 #pragma once
 
@@ -11,12 +15,13 @@
 #include <utility>
 #include <vector>
 
-namespace outpost::milter {
+namespace outpost {
 
 enum class LogLevel { debug, info, warning, error };
 
-// Call once at start: foreground logs to stderr, otherwise to syslog.
-void log_open(bool foreground, bool debug);
+// Call once at start: foreground logs to stderr, otherwise to syslog under
+// `ident` (a string that lives as long as the process).
+void log_open(const char* ident, bool foreground, bool debug);
 void log(LogLevel level, const std::string& line);
 
 inline void log_info(const std::string& s) {
@@ -45,4 +50,4 @@ private:
 // holds spaces, quotes or '='; cut at 200 bytes.
 std::string log_value(std::string_view v);
 
-}  // namespace outpost::milter
+}  // namespace outpost
