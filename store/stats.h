@@ -35,4 +35,14 @@ inline constexpr const char* kUnsubscribeOneClick = "unsubscribe.one_click";
 inline constexpr const char* kUnsubscribePage = "unsubscribe.page";
 inline constexpr const char* kUnsubscribeMailto = "unsubscribe.mailto";
 
+// Bounces and complaints (outpostctl ingest dsn|arf): permanent failures
+// (5.x.x) and temporary ones (4.x.x, "delayed") per recipient reported, and
+// feedback-loop complaints. Health rates are bounce.hard and complaint
+// against sent over health.window_days.
+inline constexpr const char* kBounceHard = "bounce.hard";
+inline constexpr const char* kBounceSoft = "bounce.soft";
+inline constexpr const char* kComplaint = "complaint";
+inline constexpr const char* kSuppressedBounce = "suppressed.bounce";        // recipients suppressed for bounces
+inline constexpr const char* kSuppressedComplaint = "suppressed.complaint";  // and for complaints
+
 }  // namespace outpost::stats
