@@ -104,6 +104,9 @@ const std::vector<Param>& params() {
          [](Config& c, const Value& v) { c.relay.spf_include = S(v); }},
         {"relay.bounce_host", Type::string, "bounces.relay.example.net", 0, 0, "",
          "MX target for MAIL FROM subdomains", [](Config& c, const Value& v) { c.relay.bounce_host = S(v); }},
+        {"relay.verp_prefix", Type::string, "bounces", 0, 0, "",
+         "local part before '+' of the VERP return path (bounces+TOKEN@bounce.example.com)",
+         [](Config& c, const Value& v) { c.relay.verp_prefix = S(v); }},
 
         {"dns.upstream", Type::string, "\"\"", 0, 0, "",
          "\"\" resolves recursively; ADDR[@PORT] forwards every query there",
@@ -194,6 +197,15 @@ const std::vector<Param>& params() {
         {"tracking.timeout", Type::duration, "10s", 100, 600000, "",
          "time a client has to send a request (and between keep-alive requests)",
          [](Config& c, const Value& v) { c.tracking.timeout = MS(v); }},
+
+        {"bounces.suppress_after", Type::integer, "3", 1, 100, "",
+         "permanent failures other than \"no such mailbox\" before a recipient is suppressed",
+         [](Config& c, const Value& v) { c.bounces.suppress_after = static_cast<int>(I(v)); }},
+        {"bounces.lifetime", Type::duration, "30d", 3600000, 31536000000.0, "",
+         "how long a VERP return path is accepted for bounces and complaints",
+         [](Config& c, const Value& v) {
+             c.bounces.lifetime = std::chrono::duration_cast<std::chrono::seconds>(MS(v));
+         }},
 
         {"health.window_days", Type::integer, "7", 1, 90, "", "rolling window for bounce and complaint rates",
          [](Config& c, const Value& v) { c.health.window_days = static_cast<int>(I(v)); }},

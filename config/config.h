@@ -44,7 +44,12 @@ struct Config {
         std::vector<std::string> ips;
         std::string spf_include;
         std::string bounce_host;
+        std::string verp_prefix;
     } relay;
+    struct {
+        int suppress_after = 0;  // permanent failures (not "no such mailbox") before suppression
+        std::chrono::seconds lifetime{};
+    } bounces;
     struct {
         std::string upstream;  // "" = recursive; "ADDR[@PORT]" forwards
         std::chrono::milliseconds timeout{};

@@ -160,6 +160,7 @@ void log_decision(const Session& s, const Transaction& t, const StageResult& r) 
         for (const auto& x : t.signed_with) sel += (sel.empty() ? "" : ",") + x;
         l.kv("signed", sel.empty() ? "-" : sel);
         if (!t.tracked.empty()) l.kv("tracked", t.tracked);
+        if (!t.return_path.empty()) l.kv("return_path", t.return_path);
     } else {
         l.kv("text", r.text);
     }
@@ -329,7 +330,7 @@ extern "C" sfsistat op_eom(SMFICTX* ctx) {
         Session* s = ensure_session(ctx);
         Transaction& t = s->txn;
         refresh_queue_id(ctx, t);
-        MilterActions actions(ctx, s->leading_space, (s->actions & SMFIF_CHGBODY) != 0);
+        MilterActions actions(ctx, s->leading_space, s->actions);
         Message m = message(*s);
         m.mta = &actions;
         StageResult r = pipeline().end_of_message(m);
@@ -441,6 +442,11 @@ bool MilterActions::add_rcpt(const std::string& rcpt) {
 bool MilterActions::quarantine(const std::string& reason) {
     std::string r = reply_text(reason);
     return smfi_quarantine(ctx_, r.data()) == MI_SUCCESS;
+}
+
+bool MilterActions::change_from(const std::string& address) {
+    std::string a = "<" + address + ">";
+    return smfi_chgfrom(ctx_, a.data(), nullptr) == MI_SUCCESS;
 }
 
 bool MilterActions::replace_body(const std::string& body) {

@@ -33,8 +33,9 @@ smfiDesc& filter_description();
 // libmilter-backed MtaActions for one SMFICTX.
 class MilterActions : public MtaActions {
 public:
-    MilterActions(SMFICTX* ctx, bool leading_space, bool can_replace_body)
-        : ctx_(ctx), leading_space_(leading_space), can_replace_body_(can_replace_body) {}
+    // `actions`: the SMFIF_* actions negotiated with the MTA.
+    MilterActions(SMFICTX* ctx, bool leading_space, unsigned long actions)
+        : ctx_(ctx), leading_space_(leading_space), actions_(actions) {}
     bool add_header(const std::string& name, const std::string& value) override;
     bool insert_header(int index, const std::string& name, const std::string& value) override;
     bool delete_header(const std::string& name, int index) override;
@@ -42,13 +43,15 @@ public:
     bool add_rcpt(const std::string& rcpt) override;
     bool quarantine(const std::string& reason) override;
     bool replace_body(const std::string& body) override;
-    bool can_replace_body() const override { return can_replace_body_; }
+    bool can_replace_body() const override { return (actions_ & SMFIF_CHGBODY) != 0; }
+    bool change_from(const std::string& address) override;
+    bool can_change_from() const override { return (actions_ & SMFIF_CHGFROM) != 0; }
 
 private:
     std::string value(const std::string& v) const { return leading_space_ ? " " + v : v; }
     SMFICTX* ctx_;
     bool leading_space_;
-    bool can_replace_body_;
+    unsigned long actions_;
 };
 
 }  // namespace outpost::milter

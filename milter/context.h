@@ -99,6 +99,8 @@ struct Transaction {
     std::string new_body;  // the rewritten body, when replaced
     bool body_replaced = false;
     std::string tracked;  // what the track stage did, for the log
+    // return-path
+    std::string return_path;  // "verp" when the envelope sender was changed, for the log
     // sign
     struct SignKey {  // a selector the message is signed with, and its key
         std::string selector;
@@ -136,6 +138,9 @@ public:
     virtual bool replace_body(const std::string& body) = 0;
     // Whether the MTA lets the milter replace the body (SMFIF_CHGBODY).
     virtual bool can_replace_body() const = 0;
+    // The envelope sender (smfi_chgfrom; SMFIF_CHGFROM).
+    virtual bool change_from(const std::string& address) = 0;
+    virtual bool can_change_from() const = 0;
 };
 
 // What a stage sees of one message.

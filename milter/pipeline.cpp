@@ -4,6 +4,7 @@
 #include "store/log.h"
 #include "milter/stages/authorize.h"
 #include "milter/stages/identify.h"
+#include "milter/stages/return_path.h"
 #include "milter/stages/sandbox.h"
 #include "milter/stages/sign.h"
 #include "milter/stages/suppress.h"
@@ -35,8 +36,8 @@ StageResult from_exception(const Message& m, const char* stage, const char* even
 }  // namespace
 
 Pipeline::Pipeline() {
-    // DESIGN.md, "The milter pipeline". return-path slots in between track
-    // and sign; sign stays last, so it covers every change made before it.
+    // DESIGN.md, "The milter pipeline". sign stays last, so it covers
+    // every change made before it.
     stages_.push_back(std::make_unique<IdentifyStage>());
     stages_.push_back(std::make_unique<AuthorizeStage>());
     stages_.push_back(std::make_unique<WarmupStage>());
@@ -44,6 +45,7 @@ Pipeline::Pipeline() {
     stages_.push_back(std::make_unique<SandboxStage>());
     stages_.push_back(std::make_unique<UnsubscribeStage>());
     stages_.push_back(std::make_unique<TrackStage>());
+    stages_.push_back(std::make_unique<ReturnPathStage>());
     stages_.push_back(std::make_unique<SignStage>());
 }
 

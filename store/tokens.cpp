@@ -13,6 +13,7 @@
 //     [digests  1+6k]           kHasDigests
 //     [url      2+n]            kHasUrl; without "https://" (kUrlHttps)
 //                               or "http://" (kUrlHttp)
+//     [sender   2+n]            kHasSender
 //
 // Nothing else may follow. The sealed form is nonce(12) || ciphertext ||
 // tag(16), with "2" KID as the additional data.
@@ -50,6 +51,7 @@ constexpr uint8_t kUrlHttps = 0x10, kUrlHttp = 0x20;
 // A queue id of upper-case hex digits (Postfix's short ids) is packed two
 // digits a byte.
 constexpr uint8_t kMessageHex = 0x40;
+constexpr uint8_t kHasSender = 0x80;
 
 bool upper_hex(std::string_view s) {
     if (s.empty()) return false;
@@ -139,6 +141,7 @@ std::string encode_payload(const TokenPayload& p) {
     if (!p.recipients.empty()) flags |= kHasDigests;
     std::string_view url = p.url;
     if (!url.empty()) flags |= kHasUrl;
+    if (!p.sender.empty()) flags |= kHasSender;
     if (url.rfind("https://", 0) == 0) {
         flags |= kUrlHttps;
         url.remove_prefix(8);
@@ -174,6 +177,7 @@ std::string encode_payload(const TokenPayload& p) {
         for (const auto& d : p.recipients) out.append(reinterpret_cast<const char*>(d.data()), d.size());
     }
     if (flags & kHasUrl) put_field(out, url, kMaxUrl, 2, "URL");
+    if (flags & kHasSender) put_field(out, p.sender, kMaxRecipient, 2, "sender");
     return out;
 }
 
@@ -228,7 +232,7 @@ std::optional<TokenPayload> decode_payload(std::string_view s) {
     TokenPayload p;
     uint8_t kind = 0, flags = 0;
     std::string_view when;
-    if (!r.byte(kind) || !known_kind(kind) || !r.byte(flags) || (flags & 0x80) ||
+    if (!r.byte(kind) || !known_kind(kind) || !r.byte(flags) ||
         (flags & kMessageHex && !(flags & kHasMessage)) || (flags & kUrlHttps && flags & kUrlHttp) ||
         (flags & (kUrlHttps | kUrlHttp) && !(flags & kHasUrl)) || !r.bytes(4, when))
         return std::nullopt;
@@ -262,6 +266,7 @@ std::optional<TokenPayload> decode_payload(std::string_view s) {
         }
     }
     if ((flags & kHasUrl) && !r.field(2, kMaxUrl, p.url)) return std::nullopt;
+    if ((flags & kHasSender) && !r.field(2, kMaxRecipient, p.sender)) return std::nullopt;
     if (flags & kUrlHttps) p.url.insert(0, "https://");
     if (flags & kUrlHttp) p.url.insert(0, "http://");
     if (!r.done()) return std::nullopt;

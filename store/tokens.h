@@ -8,7 +8,7 @@
 // text before the dot is the additional authenticated data, so neither the
 // version nor the key id can be swapped. The plaintext is a small binary
 // payload (see tokens.cpp: kind, flags, issue time, domain, queue id,
-// recipient, recipient digests, URL), so whoever sees a URL or a header
+// recipient, recipient digests, URL, envelope sender), so whoever sees a URL or a header
 // learns nothing of the recipient, the domain or the click target, and
 // cannot forge or alter a token. A click link for a common URL stays well
 // under 200 characters.
@@ -64,6 +64,7 @@ struct TokenPayload {
     std::vector<RecipientDigest> recipients;  // mailto: the set it was issued for;
                                               // open/click: the one recipient, if one
     std::string url;                          // click target (click only)
+    std::string sender;                       // original envelope sender (bounce only)
     int64_t issued_at = 0;                    // seconds since the epoch
 
     // True if `address` (any case) is the recipient or in the digest set.

@@ -70,6 +70,13 @@ public:
         return true;
     }
     bool can_replace_body() const override { return allow_body_change; }
+    bool change_from(const std::string& a) override {
+        log.push_back("chgfrom " + a);
+        new_from = a;
+        return true;
+    }
+    bool can_change_from() const override { return true; }
+    std::string new_from;
     std::string replaced_body;
     bool body_replaced = false;
     bool allow_body_change = true;
@@ -181,6 +188,7 @@ struct Send {
     std::vector<std::string> rcpts = {"<rcpt@example.net>"};
     std::string body = "Hello.\r\n";
     std::string sasl;
+    std::string mail_from = "<app@example.com>";
     std::string client = "192.0.2.99";
     std::string queue_id = "4QTEST";
     int64_t now = 0;
@@ -196,6 +204,7 @@ inline Delivery send_message(const milter::Runtime& rt, const Send& s) {
     session.txn.open = true;
     session.txn.queue_id = s.queue_id;
     session.txn.sasl_login = s.sasl;
+    session.txn.mail_from = s.mail_from;
     session.txn.rcpts = s.rcpts;
     for (const auto& [n, v] : s.headers) {
         session.txn.headers.push_back({n, v});

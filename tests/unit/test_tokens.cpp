@@ -59,6 +59,7 @@ BOOST_AUTO_TEST_CASE(round_trip_of_every_field) {
     TokenPayload in = sample(TokenKind::mailto);
     in.recipients = {recipient_digest("a@example.net"), recipient_digest("b@example.net")};
     in.url = "https://example.com/x?a=1&b=2";
+    in.sender = "App+Bounce@example.com";
     for (const std::string url : {"http://example.com/", "ftp://example.com/f", "https://"}) {
         TokenPayload c = click(url);
         BOOST_TEST(keys.verify(keys.issue(c), TokenKind::click, kNow, kYear)->url == url);
@@ -79,6 +80,7 @@ BOOST_AUTO_TEST_CASE(round_trip_of_every_field) {
     BOOST_TEST(p->recipient == "someone@example.net");
     BOOST_TEST(p->message == "4XyZ1");
     BOOST_TEST(p->url == in.url);
+    BOOST_TEST(p->sender == in.sender);
     BOOST_TEST(p->issued_at == kNow);
     BOOST_TEST(p->recipients.size() == 2u);
     BOOST_TEST(p->names("A@Example.NET"));
