@@ -39,5 +39,6 @@ void register_verify_commands(CLI::App& domain_cmd, Context& ctx);
 void register_tracking_commands(CLI::App& app, Context& ctx);
 void register_stats_commands(CLI::App& app, Context& ctx);
 void register_ingest_commands(CLI::App& app, Context& ctx);
+void register_events_commands(CLI::App& app, Context& ctx);
 
 }  // namespace outpost::ctl

@@ -4,12 +4,15 @@
 // days, today included, and shows them with rates against the recipients
 // sent to. Unique opens and clicks count only messages sent to one
 // recipient (the links were per-recipient); with several recipients in one
-// transaction, tracking is per message.
+// transaction, tracking is per message. Bounce and complaint rates here are
+// over --days; the health line is the verdict over health.window_days
+// (control/lib/health.h), which is what suspends a domain.
 #include <cstdio>
 #include <iostream>
 #include <map>
 
 #include "control/ctl.h"
+#include "control/lib/health.h"
 #include "store/stats.h"
 
 namespace outpost::ctl {
@@ -37,11 +40,15 @@ struct DomainStats {
     std::string domain;
     std::vector<std::pair<std::string, Metrics>> days;  // oldest first
     Metrics total;
+    HealthVerdict health;
 };
 
-DomainStats collect(Store& store, const lmdb::ReadTxn& t, const std::string& domain, int days, int64_t now) {
+DomainStats collect(Store& store, const Config& cfg, const lmdb::ReadTxn& t, const Domain& d, int days,
+                    int64_t now) {
+    const std::string& domain = d.name;
     DomainStats s;
     s.domain = domain;
+    s.health = health_verdict(cfg, d, health_rates(store, t, domain, cfg.health.window_days, now));
     for (int i = days - 1; i >= 0; --i) {
         const std::string day = utc_day(now - int64_t(i) * 86400);
         Metrics m;
@@ -66,7 +73,17 @@ nlohmann::json to_json(const DomainStats& s) {
     j["totals"] = nlohmann::json(m);
     j["rates"] = {{"open_unique", ratio(get(m, stats::kOpenUnique), sent)},
                   {"click_unique", ratio(get(m, stats::kClickUnique), sent)},
-                  {"unsubscribe", ratio(unsub, sent)}};
+                  {"unsubscribe", ratio(unsub, sent)},
+                  {"bounce", ratio(get(m, stats::kBounceHard), sent)},
+                  {"complaint", ratio(get(m, stats::kComplaint), sent)}};
+    j["bounces"] = {{"hard", get(m, stats::kBounceHard)},
+                    {"soft", get(m, stats::kBounceSoft)},
+                    {"rate", ratio(get(m, stats::kBounceHard), sent)}};
+    j["complaints"] = {{"count", get(m, stats::kComplaint)},
+                       {"rate", ratio(get(m, stats::kComplaint), sent)}};
+    j["suppressed"] = {{"bounce", get(m, stats::kSuppressedBounce)},
+                       {"complaint", get(m, stats::kSuppressedComplaint)}};
+    j["health"] = health_json(s.health);
     nlohmann::json days = nlohmann::json::array();
     for (const auto& [day, dm] : s.days)
         if (!dm.empty()) days.push_back({{"day", day}, {"metrics", nlohmann::json(dm)}});
@@ -111,6 +128,18 @@ void print(const DomainStats& s) {
     std::printf("  tracked        %lld messages rewritten, %lld untracked (over tracking.max_bytes)\n",
                 static_cast<long long>(get(m, stats::kTracked)),
                 static_cast<long long>(get(m, stats::kUntrackedTooLarge)));
+    const int64_t hard = get(m, stats::kBounceHard), complaints = get(m, stats::kComplaint);
+    std::printf("  bounces        %lld hard (%s), %lld soft\n", static_cast<long long>(hard),
+                sent > 0 ? percent_text(ratio(hard, sent)).c_str() : "-",
+                static_cast<long long>(get(m, stats::kBounceSoft)));
+    std::printf("  complaints     %lld (%s)\n", static_cast<long long>(complaints),
+                sent > 0 ? percent_text(ratio(complaints, sent)).c_str() : "-");
+    std::printf("  suppressed     %lld for bounces, %lld for complaints\n",
+                static_cast<long long>(get(m, stats::kSuppressedBounce)),
+                static_cast<long long>(get(m, stats::kSuppressedComplaint)));
+    const HealthVerdict& h = s.health;
+    std::printf("  health         %s%s%s\n", h.below_min_volume ? "below min volume" : to_string(h.level()),
+                h.reason.empty() ? "" : ": ", h.reason.c_str());
 }
 
 }  // namespace
@@ -124,16 +153,16 @@ void register_stats_commands(CLI::App& app, Context& ctx) {
     c->add_flag("--json", ctx.json, "JSON output");
     c->callback([&ctx] {
         Admin& a = ctx.admin();
-        std::vector<std::string> names;
+        std::vector<Domain> names;
         if (!domain.empty())
-            names.push_back(a.domain(domain).name);
+            names.push_back(a.domain(domain));
         else
-            for (const auto& d : a.domains(false)) names.push_back(d.name);
+            names = a.domains(false);
         const int64_t now = now_seconds();
         auto t = a.store().read_counters();
         nlohmann::json out = nlohmann::json::array();
         for (size_t i = 0; i < names.size(); ++i) {
-            DomainStats s = collect(a.store(), t, names[i], days, now);
+            DomainStats s = collect(a.store(), a.config(), t, names[i], days, now);
             if (ctx.json) {
                 out.push_back(to_json(s));
             } else {

@@ -27,6 +27,7 @@
  *      outpostctl config check|example
  *      outpostctl tracking init|rotate|show; outpostctl tracking retire KID
  *      outpostctl stats [DOMAIN] [--days N] [--json]
+ *      outpostctl events [DOMAIN] [--since T] [--type T] [--json]
  *      outpostctl ingest unsubscribe [--sender ADDR] < MESSAGE
  *
  * DESCRIPTION
@@ -45,7 +46,24 @@
  *      `stats` sums the per-domain, per-UTC-day counts of the milter and
  *      outpost-trackd (sent, refused by reason, opens and clicks as human,
  *      machine and unique, unsubscribes by channel, tracked messages) over
- *      the last N days (7), with rates against the recipients sent to.
+ *      the last N days (7), with rates against the recipients sent to,
+ *      bounces (hard, soft), complaints and the recipients suppressed for
+ *      them, and each domain's health verdict.
+ *
+ *      Health: bounce (bounce.hard) and complaint rates against recipients
+ *      sent over health.window_days, judged against health.own or, for a
+ *      shared domain, health.shared; a level is reached strictly above its
+ *      threshold, and below health.min_volume recipients never. `domain
+ *      show` prints the figures. `ingest` suspends a domain whose rate is
+ *      over a suspend threshold; after `domain reinstate` the window starts
+ *      the UTC day after the reinstatement, so the old numbers do not
+ *      suspend it again.
+ *
+ *      `events` prints the history of a domain (or of all, merged), oldest
+ *      first: additions, settings, verification changes, DKIM rotations
+ *      and retirements, suspensions and reinstatements (by whom), removals.
+ *      --since takes YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC) or an age (7d,
+ *      12h); --type a type or a prefix ending at a dot (domain., dkim.).
  *
  *      `ingest unsubscribe` is a Postfix pipe transport's command for mail
  *      to the List-Unsubscribe mailto address: it suppresses the recipients
@@ -81,6 +99,7 @@
 #include <iostream>
 
 #include "control/ctl.h"
+#include "control/lib/health.h"
 #include "dns/records.h"
 #include "store/warmup.h"
 
@@ -114,13 +133,48 @@ void print_json(const nlohmann::json& j) {
     std::cout << j.dump(2) << '\n';
 }
 
+HealthVerdict domain_health(Admin& a, const Domain& d, int64_t now) {
+    auto t = a.store().read_counters();
+    return health_verdict(a.config(), d,
+                          health_rates(a.store(), t, d.name, a.config().health.window_days, now));
+}
+
 nlohmann::json domain_json(Admin& a, const Domain& d) {
     nlohmann::json j = d;
     const auto now = now_seconds();
     j["warmup"] = {{"day", warmup_day(d, now)},
                    {"limit_today", warmup_limit(d, a.config(), now)},
                    {"used_today", a.usage_today(d.name)}};
+    j["health"] = health_json(domain_health(a, d, now));
     return j;
+}
+
+std::string day_text(const std::string& d) {
+    return d.size() == 8 ? d.substr(0, 4) + "-" + d.substr(4, 2) + "-" + d.substr(6, 2) : d;
+}
+
+// The "health:" block of domain show: the figures the automatic suspension
+// judges, against the thresholds that apply to this domain.
+void print_health(const HealthVerdict& v) {
+    const HealthRates& r = v.rates;
+    const HealthThresholds& th = *v.thresholds;
+    const std::string level = v.below_min_volume ? "below min volume" : to_string(v.level());
+    std::string window = r.days == 0 ? "no day counted yet: reinstated today"
+                                     : day_text(r.from_day) + " .. " + day_text(r.to_day) + " UTC, " +
+                                           std::to_string(r.days) + (r.days == 1 ? " day" : " days");
+    if (r.reinstated_at && r.days) window += " since reinstatement " + format_time(r.reinstated_at);
+    std::printf("health:        %s (%s, %s-domain thresholds)\n", level.c_str(), window.c_str(),
+                v.shared ? "shared" : "own");
+    std::printf("  sent           %lld recipients (min volume %lld)\n", static_cast<long long>(r.sent),
+                static_cast<long long>(v.min_volume));
+    std::printf("  hard bounces   %lld (%s; warn above %s, suspend above %s)\n",
+                static_cast<long long>(r.hard_bounces), percent_text(r.bounce_rate).c_str(),
+                percent_text(th.bounce_warn).c_str(), percent_text(th.bounce_suspend).c_str());
+    std::printf("  soft bounces   %lld\n", static_cast<long long>(r.soft_bounces));
+    std::printf("  complaints     %lld (%s; warn above %s, suspend above %s)\n",
+                static_cast<long long>(r.complaints), percent_text(r.complaint_rate).c_str(),
+                percent_text(th.complaint_warn).c_str(), percent_text(th.complaint_suspend).c_str());
+    if (!v.reason.empty()) std::printf("  reason         %s\n", v.reason.c_str());
 }
 
 void show_domain(Context& ctx, const std::string& name) {
@@ -146,6 +200,7 @@ void show_domain(Context& ctx, const std::string& name) {
                 d.unsubscribe_footer ? " (footer)" : "", tracking_host(d, a.config().records.tracking, a.config().tracking.host).c_str());
     std::printf("dmarc policy:  %s%s\n", d.dmarc_policy.c_str(),
                 d.rua.empty() ? "" : (", reports to " + d.rua).c_str());
+    print_health(domain_health(a, d, now));
     std::printf("selectors:\n");
     for (const auto& s : d.selectors)
         std::printf(
@@ -514,6 +569,7 @@ int main(int argc, char** argv) {
     ctl::register_tracking_commands(app, ctx);
     ctl::register_stats_commands(app, ctx);
     ctl::register_ingest_commands(app, ctx);
+    ctl::register_events_commands(app, ctx);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -718,16 +718,19 @@ std::vector<VerifyReport> verify_domains(Store& store, const Config& cfg,
             const Transition& tr = r.transition;
             if (tr.from != tr.to)
                 store.add_event(t, r.domain.name,
-                                {{"type", "status"},
+                                {{"type", "domain.status"},
                                  {"from", to_string(tr.from)},
                                  {"to", to_string(tr.to)},
+                                 {"by", "verify"},
                                  {"at", now}});
             for (const auto& s : tr.activated)
-                store.add_event(t, r.domain.name,
-                                {{"type", "selector_active"}, {"selector", s}, {"at", now}});
+                store.add_event(
+                    t, r.domain.name,
+                    {{"type", "dkim.selector_active"}, {"selector", s}, {"by", "verify"}, {"at", now}});
             for (const auto& s : tr.retiring)
-                store.add_event(t, r.domain.name,
-                                {{"type", "selector_retiring"}, {"selector", s}, {"at", now}});
+                store.add_event(
+                    t, r.domain.name,
+                    {{"type", "dkim.selector_retiring"}, {"selector", s}, {"by", "verify"}, {"at", now}});
         }
         t.commit();
     }

@@ -1,6 +1,9 @@
 // admin.cpp - the domain lifecycle, tenants, keys and suppression.
 #include "control/lib/admin.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "dns/domain_name.h"
@@ -113,6 +116,23 @@ private:
     std::vector<std::string> written_;
 };
 
+// Who ran the command, for the event log.
+std::string actor() {
+    const uid_t uid = ::geteuid();
+    if (const passwd* pw = ::getpwuid(uid)) return pw->pw_name;
+    return "uid:" + std::to_string(uid);
+}
+
+// Appends {"by": actor(), "at": now} to `event` and records it. Called once
+// the change is committed (reinstate_domain excepted, see there).
+void record_event(Store& store, const std::string& domain, nlohmann::json event) {
+    event["by"] = actor();
+    event["at"] = now_seconds();
+    auto ct = store.write_counters();
+    store.add_event(ct, domain, event);
+    ct.commit();
+}
+
 }  // namespace
 
 std::string normalize_address(const std::string& address) {
@@ -179,9 +199,10 @@ Domain Admin::add_domain(const std::string& input, const AddDomainOptions& o) {
         t.commit();
     }
     keys.keep();
-    auto ct = store_.write_counters();
-    store_.add_event(ct, d.name, {{"at", now_seconds()}, {"type", "domain.added"}});
-    ct.commit();
+    nlohmann::json added = {{"type", "domain.added"}};
+    if (!d.tenant.empty()) added["tenant"] = d.tenant;
+    if (d.shared) added["shared"] = true;
+    record_event(store_, d.name, added);
     return d;
 }
 
@@ -228,6 +249,16 @@ Domain Admin::set_domain(const std::string& input, const SetDomainOptions& o) {
     if (o.daily_cap) d->daily_cap = *o.daily_cap;
     store_.put(t, *d);
     t.commit();
+    nlohmann::json changes = nlohmann::json::object();
+    if (o.active) changes["active"] = *o.active;
+    if (o.track_opens) changes["track_opens"] = *o.track_opens;
+    if (o.track_clicks) changes["track_clicks"] = *o.track_clicks;
+    if (o.unsubscribe) changes["unsubscribe"] = *o.unsubscribe;
+    if (o.unsubscribe_footer) changes["unsubscribe_footer"] = *o.unsubscribe_footer;
+    if (o.dmarc_policy) changes["dmarc_policy"] = *o.dmarc_policy;
+    if (o.warmup_days) changes["warmup_days"] = *o.warmup_days;
+    if (o.daily_cap) changes["daily_cap"] = *o.daily_cap;
+    if (!changes.empty()) record_event(store_, name, {{"type", "domain.set"}, {"changes", changes}});
     return *d;
 }
 
@@ -257,6 +288,9 @@ Selector Admin::rotate_dkim(const std::string& input, const std::string& algorit
         t.commit();
     }
     keys.keep();
+    std::string names;
+    for (const auto& s : fresh) names += (names.empty() ? "" : ",") + s.name;
+    record_event(store_, d.name, {{"type", "dkim.rotated"}, {"selector", names}, {"algorithm", alg}});
     return fresh.front();
 }
 
@@ -286,6 +320,7 @@ void Admin::retire_dkim(const std::string& input, const std::string& selector) {
     s->retired_at = now_seconds();
     store_.put(t, *d);
     t.commit();
+    record_event(store_, name, {{"type", "dkim.retired"}, {"selector", selector}});
 }
 
 void Admin::remove_domain(const std::string& input) {
@@ -301,9 +336,7 @@ void Admin::remove_domain(const std::string& input) {
     // The private keys of a removed domain must not sign again; they are set
     // aside (not destroyed) so a mistaken removal can be undone by hand.
     for (const auto& s : d->selectors) keys_.set_aside(d->name, s.name, d->deleted_at);
-    auto ct = store_.write_counters();
-    store_.add_event(ct, name, {{"at", now_seconds()}, {"type", "domain.removed"}});
-    ct.commit();
+    record_event(store_, name, {{"type", "domain.removed"}});
 }
 
 void Admin::suspend_domain(const std::string& input, const std::string& reason) {
@@ -326,10 +359,7 @@ void Admin::suspend_domain(const std::string& input, const std::string& reason) 
     d->status_changed_at = now_seconds();
     store_.put(t, *d);
     t.commit();
-    auto ct = store_.write_counters();
-    store_.add_event(ct, name,
-                     {{"at", now_seconds()}, {"type", "domain.suspended"}, {"reason", d->suspended_reason}});
-    ct.commit();
+    record_event(store_, name, {{"type", "domain.suspended"}, {"reason", d->suspended_reason}});
 }
 
 void Admin::reinstate_domain(const std::string& input) {
@@ -340,6 +370,10 @@ void Admin::reinstate_domain(const std::string& input) {
     if (d->status != DomainStatus::suspended)
         throw Error(Exit::conflict, "DOMAIN_NOT_SUSPENDED",
                     "domain " + name + " is " + to_string(d->status) + ", not suspended");
+    // The event is committed before the domain: health counts from the day
+    // after it (control/lib/health.h), and an ingest deciding a suspension
+    // while this write transaction is held must already see it.
+    record_event(store_, name, {{"type", "domain.reinstated"}, {"suspended_reason", d->suspended_reason}});
     d->status = d->verified_at ? DomainStatus::verified : DomainStatus::pending;
     d->suspended_reason.clear();
     d->status_changed_at = now_seconds();
