@@ -29,6 +29,9 @@
  *                     buffered only when it may change (up to
  *                     tracking.max_bytes, else delivered untracked) and
  *                     replaced (smfi_replacebody)
+ *        return-path  where the domain's MAIL FROM subdomain verified, the
+ *                     envelope sender becomes a VERP address on it
+ *                     (bounces+TOKEN@bounce.DOMAIN, smfi_chgfrom)
  *        sign         DKIM (rsa-sha256, and ed25519-sha256 where the domain
  *                     has such a selector), relaxed/relaxed, over the
  *                     message as delivered: body streamed, or the new
