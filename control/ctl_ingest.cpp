@@ -5,6 +5,12 @@
 //       mail to the List-Unsubscribe mailto address (control/lib/
 //       ingest_unsubscribe.h). --sender is the envelope sender
 //       (Postfix: ${sender}).
+//   outpostctl ingest dsn [--recipient ADDR] < message
+//       a bounce (RFC 3464 DSN, or Exim's text bounce) to a VERP return
+//       path; --recipient is the envelope recipient (Postfix: ${recipient}),
+//       which carries the VERP token (control/lib/ingest_reports.h).
+//   outpostctl ingest arf [--recipient ADDR] < message
+//       a feedback-loop complaint (RFC 5965 ARF).
 //
 // Exit status, as a pipe transport needs it: 0 when the mail was used and
 // also when it cannot be used (logged with the reason, so Postfix does not
@@ -20,6 +26,7 @@
 #include <iostream>
 
 #include "control/ctl.h"
+#include "control/lib/ingest_reports.h"
 #include "control/lib/ingest_unsubscribe.h"
 #include "store/error.h"
 
@@ -60,6 +67,43 @@ std::string join(const std::vector<std::string>& v) {
     return out;
 }
 
+// Reads the message, runs `apply`, and turns an environment fault into
+// EX_TEMPFAIL: the one shape of every ingest command.
+template <typename Apply>
+void run_ingest(const char* what, Apply apply) {
+    try {
+        bool truncated = false;
+        const std::string message = read_stdin(truncated);
+        if (truncated) {
+            log_line(LOG_NOTICE,
+                     std::string("ingest=") + what + " result=unused reason=\"message larger than 10 MB\"");
+            return;
+        }
+        apply(message);
+    } catch (const Error& e) {
+        // Our own environment: Postfix keeps the mail and retries.
+        log_line(LOG_ERR, std::string("ingest=") + what + " result=deferred error=\"" + e.what() + "\"");
+        std::exit(EX_TEMPFAIL);
+    }
+}
+
+void log_report(const char* what, const ReportResult& r) {
+    if (!r.used) {
+        log_line(LOG_NOTICE, std::string("ingest=") + what + " result=unused" +
+                                 (r.domain.empty() ? "" : " domain=" + r.domain) + " reason=\"" + r.reason +
+                                 "\"");
+        return;
+    }
+    std::string line =
+        std::string("ingest=") + what + " result=counted domain=" + r.domain + " matched=" + r.matched_by;
+    if (r.hard || r.soft) line += " hard=" + std::to_string(r.hard) + " soft=" + std::to_string(r.soft);
+    if (r.complaints) line += " complaints=" + std::to_string(r.complaints);
+    line += " suppressed=" + std::to_string(r.suppressed.size());
+    if (r.ignored) line += " ignored=" + std::to_string(r.ignored);
+    if (!r.health.empty()) line += " suspended=\"" + r.health + "\"";
+    log_line(LOG_INFO, line);
+}
+
 }  // namespace
 
 void register_ingest_commands(CLI::App& app, Context& ctx) {
@@ -69,13 +113,7 @@ void register_ingest_commands(CLI::App& app, Context& ctx) {
     static std::string sender;
     u->add_option("--sender", sender, "the envelope sender (Postfix pipe: ${sender})");
     u->callback([&ctx] {
-        try {
-            bool truncated = false;
-            const std::string message = read_stdin(truncated);
-            if (truncated) {
-                log_line(LOG_NOTICE, "ingest=unsubscribe result=unused reason=\"message larger than 10 MB\"");
-                return;
-            }
+        run_ingest("unsubscribe", [&ctx](const std::string& message) {
             const Config& cfg = ctx.config();
             TokenKeys keys = TokenKeys::load(cfg.tracking.secret_file);
             IngestResult r =
@@ -88,12 +126,27 @@ void register_ingest_commands(CLI::App& app, Context& ctx) {
                                    " count=" + std::to_string(r.suppressed.size()) +
                                    (r.already.empty() ? "" : " already=" + std::to_string(r.already.size())));
             if (!ctx.quiet) std::cout << "suppressed " << join(r.suppressed) << " for " << r.domain << '\n';
-        } catch (const Error& e) {
-            // Our own environment: Postfix keeps the mail and retries.
-            log_line(LOG_ERR, std::string("ingest=unsubscribe result=deferred error=\"") + e.what() + "\"");
-            std::exit(EX_TEMPFAIL);
-        }
+        });
     });
+    static std::string recipient;
+    for (const char* what : {"dsn", "arf"}) {
+        const bool dsn = std::string(what) == "dsn";
+        auto* c = in->add_subcommand(what, dsn ? "a bounce (delivery status notification) on stdin"
+                                               : "a feedback-loop complaint (RFC 5965 report) on stdin");
+        c->add_option("--recipient", recipient, "the envelope recipient (Postfix pipe: ${recipient})");
+        c->callback([&ctx, what, dsn] {
+            run_ingest(what, [&](const std::string& message) {
+                const Config& cfg = ctx.config();
+                TokenKeys keys = TokenKeys::load(cfg.tracking.secret_file);
+                Store& store = ctx.admin().store();
+                const ReportResult r = dsn ? ingest_dsn(store, keys, cfg, message, recipient, now_seconds())
+                                           : ingest_arf(store, keys, cfg, message, recipient, now_seconds());
+                log_report(what, r);
+                if (r.used && !ctx.quiet && !r.suppressed.empty())
+                    std::cout << "suppressed " << join(r.suppressed) << " for " << r.domain << '\n';
+            });
+        });
+    }
 }
 
 }  // namespace outpost::ctl
