@@ -93,7 +93,8 @@ def main():
             return 1
         delivered = op.wait_delivered(token)[0]
 
-        step("delivered to the sink; its headers")
+        step("delivered to the sink; its envelope sender (VERP on the verified MAIL FROM) and headers")
+        print("MAIL FROM:<%s>\n" % delivered.mail_from)
         head = delivered.data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
         print(head)
         html = outpostlab.text_part(delivered.email(), "html").get_content()
