@@ -161,10 +161,17 @@ ReportResult ingest_dsn(Store& store, const TokenKeys& keys, const Config& cfg, 
             continue;
         }
         ++r.hard;
+        // A generic x.0.0 (Exim writes 5.0.0 over the server's 5.1.1) takes
+        // the more precise code of the SMTP reply, when its class agrees.
+        const std::string status = rc.status.size() == 5 && rc.status.substr(1) == ".0.0" &&
+                                           !rc.diagnostic_status.empty() &&
+                                           rc.diagnostic_status[0] == rc.status[0]
+                                       ? rc.diagnostic_status
+                                       : rc.status;
         const bool now_suppress =
-            no_such_mailbox(rc.status) || permanent_failure_counts(store, cfg, r.domain, address, now);
+            no_such_mailbox(status) || permanent_failure_counts(store, cfg, r.domain, address, now);
         if (now_suppress &&
-            suppress(store, r.domain, address, "bounce", rc.status + " " + rc.diagnostic, token.message, now))
+            suppress(store, r.domain, address, "bounce", status + " " + rc.diagnostic, token.message, now))
             r.suppressed.push_back(address);
     }
     if (r.hard + r.soft == 0)

@@ -7,7 +7,6 @@
 #include <cctype>
 #include <memory>
 #include <mutex>
-#include <regex>
 
 namespace outpost {
 namespace {
@@ -43,15 +42,28 @@ std::string trim(std::string_view s) {
     return std::string(s.substr(b, e - b));
 }
 
-// Unfolded, one line, control bytes dropped, cut at `max`.
+bool digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+// Unfolded, one line, control bytes dropped, cut at `max` octets (never
+// inside a UTF-8 sequence).
 std::string one_line(std::string_view s, size_t max) {
     std::string out;
     for (unsigned char c : s) {
         if (c == '\r' || c == '\n' || c == '\t') c = ' ';
         if (c < 0x20 || c == 0x7f) continue;
-        if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+        if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+        if (out.size() >= max) {
+            if ((c & 0xc0) == 0x80)  // the cut falls inside a sequence: drop its start
+                while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80)) {
+                    const bool lead = (static_cast<unsigned char>(out.back()) & 0xc0) == 0xc0;
+                    out.pop_back();
+                    if (lead) break;
+                }
+            break;
+        }
         out += static_cast<char>(c);
-        if (out.size() >= max) break;
     }
     return trim(out);
 }
@@ -78,22 +90,73 @@ std::string typed_address(std::string_view v) {
     return clean_address(v.substr(semi + 1));
 }
 
-// "smtp; 550 ..." -> "550 ..."; "dns; mx.example" -> "mx.example".
+// "smtp; 550 ..." -> "550 ..."; the type is a token (RFC 3464 diagnostic-type),
+// so a ";" further into text without one is left alone.
 std::string untyped(std::string_view v) {
     const size_t semi = v.find(';');
-    return one_line(semi == std::string_view::npos ? v : v.substr(semi + 1), kMaxDiagnostic);
+    if (semi != std::string_view::npos && semi <= 32) {
+        const std::string type = trim(v.substr(0, semi));
+        bool token = !type.empty();
+        for (unsigned char c : type) token = token && (std::isalnum(c) || c == '-' || c == '_' || c == '.');
+        if (token) v = v.substr(semi + 1);
+    }
+    return one_line(v, kMaxDiagnostic);
 }
 
-bool valid_status(const std::string& s) {
-    static const std::regex rx("^[245]\\.[0-9]{1,3}\\.[0-9]{1,3}$");
-    return std::regex_match(s, rx);
+// "dns; MX.Example.org" -> "mx.example.org"; "" unless host-shaped.
+std::string host_of(std::string_view v) {
+    std::string h = untyped(v);
+    if (auto sp = h.find(' '); sp != std::string::npos) h.resize(sp);
+    if (h.size() > 255) return "";
+    for (unsigned char c : h)
+        if (!std::isalnum(c) && c != '.' && c != '-' && c != '_' && c != '[' && c != ']' && c != ':')
+            return "";
+    return lower(h);
 }
 
-// The status code of a Status field ("5.1.1", or "5.1.1 (comment)").
+// N.NNN.NNN with a class of 2, 4 or 5 (RFC 3463).
+bool valid_status(std::string_view s) {
+    if (s.size() < 5 || s.size() > 9 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.')
+        return false;
+    size_t i = 2;
+    for (int part = 0; part < 2; ++part) {
+        const size_t start = i;
+        while (i < s.size() && digit(s[i])) ++i;
+        if (i == start || i - start > 3) return false;
+        if (part == 0 && (i >= s.size() || s[i++] != '.')) return false;
+    }
+    return i == s.size();
+}
+
+// The status code of a Status field: "5.1.1", or "5.1.1 (a comment)";
+// anything else after the code makes the field malformed.
 std::string status_of(std::string_view v) {
     std::string t = trim(v);
-    if (auto sp = t.find_first_of(" \t("); sp != std::string::npos) t = t.substr(0, sp);
+    if (const size_t paren = t.find('('); paren != std::string::npos) {
+        if (t.back() != ')') return "";
+        t = trim(t.substr(0, paren));
+    }
     return valid_status(t) ? t : "";
+}
+
+// "550 5.1.1 text" / "550-5.1.1 text": the reply code's class ('5'), and
+// the enhanced code when it follows and agrees with that class.
+struct Reply {
+    char klass = 0;
+    std::string enhanced;
+};
+Reply reply_of(std::string_view t) {
+    Reply r;
+    if (t.size() < 3 || !digit(t[0]) || !digit(t[1]) || !digit(t[2])) return r;
+    if (t[0] != '2' && t[0] != '4' && t[0] != '5') return r;
+    if (t.size() > 3 && t[3] != ' ' && t[3] != '-') return r;
+    r.klass = t[0];
+    if (t.size() > 4) {
+        std::string_view rest = t.substr(4);
+        const std::string_view code = rest.substr(0, rest.find_first_of(" \t"));
+        if (valid_status(code) && code[0] == r.klass) r.enhanced = std::string(code);
+    }
+    return r;
 }
 
 GMimeMessage* parse_message(std::string_view text) {
@@ -102,11 +165,33 @@ GMimeMessage* parse_message(std::string_view text) {
     return g_mime_parser_construct_message(parser.get(), nullptr);
 }
 
-// A leaf part's content, transfer encoding undone.
-std::string content_of(GMimeObject* obj) {
+// Whether a base64 body stops mid-quantum. GMime's decoder drops such a
+// tail quietly, and what it decoded before may end inside a value.
+bool truncated_base64(GMimeDataWrapper* w) {
+    if (g_mime_data_wrapper_get_encoding(w) != GMIME_CONTENT_ENCODING_BASE64) return false;
+    GMimeStream* raw = g_mime_data_wrapper_get_stream(w);
+    if (!raw || g_mime_stream_reset(raw) < 0) return false;
+    size_t symbols = 0;
+    char buf[4096];
+    for (ssize_t n; (n = g_mime_stream_read(raw, buf, sizeof buf)) > 0;)
+        for (ssize_t i = 0; i < n; ++i) {
+            const unsigned char c = static_cast<unsigned char>(buf[i]);
+            if (std::isalnum(c) || c == '+' || c == '/' || c == '=') ++symbols;
+        }
+    g_mime_stream_reset(raw);
+    return symbols % 4 != 0;
+}
+
+// A leaf part's content, transfer encoding undone; with `check`, a
+// truncated base64 body sets it to false and gives "".
+std::string content_of(GMimeObject* obj, bool* check = nullptr) {
     if (!GMIME_IS_PART(obj)) return "";
     GMimeDataWrapper* w = g_mime_part_get_content(GMIME_PART(obj));
     if (!w) return "";
+    if (check && truncated_base64(w)) {
+        *check = false;
+        return "";
+    }
     GPtr<GMimeStream> mem(g_mime_stream_mem_new());
     if (g_mime_data_wrapper_write_to_stream(w, mem.get()) < 0) return "";
     GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
@@ -151,35 +236,61 @@ std::string field(const Fields& f, const char* name) {
     return "";
 }
 
-// Groups of fields separated by blank lines.
-std::vector<std::string> groups_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::string cur;
+// Lines of a text, without their CR LF or LF.
+std::vector<std::string_view> lines_of(std::string_view text) {
+    std::vector<std::string_view> out;
     size_t pos = 0;
     while (pos < text.size()) {
         size_t e = text.find('\n', pos);
-        if (e == std::string::npos) e = text.size();
-        std::string line = text.substr(pos, e - pos);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (e == std::string_view::npos) e = text.size();
+        std::string_view line = text.substr(pos, e - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        out.push_back(line);
         pos = e + 1;
-        if (trim(line).empty()) {
-            if (!cur.empty()) out.push_back(std::move(cur));
-            cur.clear();
-        } else {
-            cur += line + "\r\n";
-        }
     }
-    if (!cur.empty()) out.push_back(std::move(cur));
     return out;
 }
 
-std::string first_mailbox(InternetAddressList* list) {
-    if (!list) return "";
+bool blank(std::string_view line) {
+    return std::all_of(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t'; });
+}
+
+// Groups of fields separated by blank lines. A group holding a NUL or a
+// bare CR is marked junk: GMime would cut its value there.
+struct Group {
+    std::string text;
+    bool junk = false;
+};
+
+std::vector<Group> groups_of(std::string_view text) {
+    std::vector<Group> out;
+    Group cur;
+    for (std::string_view line : lines_of(text)) {
+        if (blank(line)) {
+            if (!cur.text.empty()) out.push_back(std::move(cur));
+            cur = Group{};
+            continue;
+        }
+        if (line.find('\0') != std::string_view::npos || line.find('\r') != std::string_view::npos)
+            cur.junk = true;
+        cur.text.append(line).append("\r\n");
+    }
+    if (!cur.text.empty()) out.push_back(std::move(cur));
+    return out;
+}
+
+// The first mailbox of a list, members of a group ("team: a@b, c@d;") included.
+std::string first_mailbox(InternetAddressList* list, int depth = 0) {
+    if (!list || depth > 1) return "";
     for (int i = 0; i < internet_address_list_length(list); ++i) {
         InternetAddress* a = internet_address_list_get_address(list, i);
-        if (INTERNET_ADDRESS_IS_MAILBOX(a))
+        if (INTERNET_ADDRESS_IS_MAILBOX(a)) {
             if (const char* addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a)))
-                return clean_address(addr);
+                if (auto clean = clean_address(addr); !clean.empty()) return clean;
+        } else if (INTERNET_ADDRESS_IS_GROUP(a)) {
+            auto m = first_mailbox(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)), depth + 1);
+            if (!m.empty()) return m;
+        }
     }
     return "";
 }
@@ -209,19 +320,24 @@ ReportHeaders headers_of(GMimeMessage* m) {
     ReportHeaders h;
     if (!m) return h;
     GMimeObject* obj = GMIME_OBJECT(m);
-    if (const char* rp = g_mime_object_get_header(obj, "Return-Path")) h.return_path = clean_address(rp, true);
+    if (const char* rp = g_mime_object_get_header(obj, "Return-Path"))
+        h.return_path = clean_address(rp, true);
     h.from = first_mailbox(g_mime_message_get_from(m));
     h.to = first_mailbox(g_mime_message_get_to(m));
     if (const char* id = g_mime_message_get_message_id(m)) h.message_id = one_line(id, kMaxAddress);
     GMimeHeaderList* list = g_mime_object_get_header_list(obj);
     const int n = g_mime_header_list_get_count(list);
-    for (int i = 0; i < n && h.dkim.size() < 16; ++i) {
+    for (int i = 0; i < n; ++i) {
         GMimeHeader* hd = g_mime_header_list_get_header_at(list, i);
         const char* name = g_mime_header_get_name(hd);
         const char* raw = g_mime_header_get_raw_value(hd);
-        if (name && raw && lower(name) == "dkim-signature") {
+        if (!name || !raw) continue;
+        const std::string key = lower(name);
+        if (key == "dkim-signature" && h.dkim.size() < 16) {
             auto ds = dkim_ds(raw);
-            if (!ds.first.empty()) h.dkim.push_back(std::move(ds));
+            if (!ds.first.empty() && !ds.second.empty()) h.dkim.push_back(std::move(ds));
+        } else if (key == "list-unsubscribe" && h.list_unsubscribe.size() < 8) {
+            if (auto v = one_line(raw, 2000); !v.empty()) h.list_unsubscribe.push_back(std::move(v));
         }
     }
     return h;
@@ -286,65 +402,223 @@ Parsed parse_report_message(std::string_view text) {
     return p;
 }
 
-// ---- Exim's text bounce -------------------------------------------------
+// ---- text bounces --------------------------------------------------------
 
-// Exim writes, after an explanation, each failed address indented by two
-// spaces, then its details indented further; the SMTP reply of the remote
-// server is among them. The original follows a "------ This is a copy"
-// line.
-bool exim_text(const std::string& body, Dsn& d) {
-    if (body.find("could not be delivered to one or more of its") == std::string::npos &&
-        body.find("permanent error") == std::string::npos)
-        return false;
-    static const std::regex addr_line("^  ([^ \\t@<>]+@[^ \\t@<>:]+):?\\s*$");
-    static const std::regex reply_rx(
-        "^\\s*(?:SMTP error[^:]*:\\s*)?([245])[0-9]{2}[- ](?:([245]\\.[0-9]{1,3}\\.[0-9]{1,3})\\s)?(.*)$");
-    std::string copy_marker = "------ This is a copy of the message";
-    const size_t copy = body.find(copy_marker);
-    const std::string head = body.substr(0, copy);
-    size_t pos = 0;
-    DsnRecipient* cur = nullptr;
-    while (pos < head.size()) {
-        size_t e = head.find('\n', pos);
-        if (e == std::string::npos) e = head.size();
-        std::string line = head.substr(pos, e - pos);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        pos = e + 1;
-        std::smatch m;
-        if (std::regex_match(line, m, addr_line)) {
-            if (d.recipients.size() >= kMaxReportRecipients) {
-                d.truncated = true;
-                break;
-            }
-            DsnRecipient r;
-            r.final_recipient = clean_address(m[1].str());
-            r.action = "failed";
-            if (r.final_recipient.empty()) continue;
-            d.recipients.push_back(std::move(r));
-            cur = &d.recipients.back();
+bool starts_with_nocase(std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == lower(prefix);
+}
+
+size_t indent_of(std::string_view line) {
+    size_t i = 0;
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) i += line[i] == '\t' ? 8 : 1;
+    return i;
+}
+
+// At most this much of a recipient's detail lines is looked at: a real
+// reply is a few lines, a hostile one is not read further.
+constexpr size_t kMaxDetailLines = 20;
+constexpr size_t kMaxDetailLine = 1000;
+
+// A text bounce's recipient and the lines that explain it.
+struct TextRecipient {
+    std::string address;
+    std::vector<std::string> details;  // trimmed, each at most kMaxDetailLine
+};
+
+void add_detail(TextRecipient& r, std::string_view line) {
+    if (r.details.size() < kMaxDetailLines) r.details.push_back(one_line(line, kMaxDetailLine));
+}
+
+// Where an SMTP reply starts in a detail line: at its start, after the
+// qmail "Remote host said: ", or after a ": " (Exim's older one-line
+// "host H [IP]: 550 ..."); npos if none.
+size_t reply_at(std::string_view d) {
+    static constexpr std::string_view kSaid = "Remote host said: ";
+    if (reply_of(d).klass) return 0;
+    if (starts_with_nocase(d, kSaid) && reply_of(d.substr(kSaid.size())).klass) return kSaid.size();
+    for (size_t p = d.find(": "); p != std::string_view::npos; p = d.find(": ", p + 1))
+        if (reply_of(d.substr(p + 2)).klass) return p + 2;
+    return std::string_view::npos;
+}
+
+// The remote host a detail line names: Exim's "host H [IP]...", qmail's
+// "Giving up on IP." and "IP does not like recipient.".
+std::string remote_of(std::string_view d) {
+    std::string_view h;
+    if (starts_with_nocase(d, "host ")) {
+        h = d.substr(5);
+    } else if (starts_with_nocase(d, "Giving up on ")) {
+        h = d.substr(13);
+    } else if (const size_t p = d.find(" does not like recipient"); p != std::string_view::npos) {
+        h = d.substr(0, p);
+    } else {
+        return "";
+    }
+    h = h.substr(0, h.find_first_of(" \t:"));
+    while (!h.empty() && h.back() == '.') h.remove_suffix(1);
+    return host_of(h);
+}
+
+// The recipient a text bounce reports: the SMTP reply among its details
+// gives the diagnostic (from the reply on) and the status; failing a reply,
+// the details are the diagnostic and `klass` the status's class. qmail's
+// own "(#5.1.1)" is an enhanced code too.
+DsnRecipient text_recipient(const TextRecipient& t, const std::string& action, char klass) {
+    DsnRecipient r;
+    r.final_recipient = t.address;
+    r.action = action;
+    size_t from = 0, at = std::string_view::npos;
+    for (size_t i = 0; i < t.details.size(); ++i) {
+        if (r.remote_mta.empty()) r.remote_mta = remote_of(t.details[i]);
+        if (at == std::string_view::npos && (at = reply_at(t.details[i])) != std::string_view::npos) from = i;
+    }
+    std::string diag;
+    for (size_t i = from; i < t.details.size(); ++i) {
+        std::string_view d = t.details[i];
+        if (i == from && at != std::string_view::npos) d.remove_prefix(at);
+        if (starts_with_nocase(d, "Giving up on ")) continue;  // qmail's own words, not the reason
+        diag.append(diag.empty() ? "" : " ").append(d);
+    }
+    r.diagnostic = one_line(diag, kMaxDiagnostic);
+    const Reply reply = reply_of(r.diagnostic);
+    r.diagnostic_status = reply.enhanced;
+    std::string own;  // "(#5.1.1)"
+    if (const size_t p = r.diagnostic.find("(#"); p != std::string::npos) {
+        const size_t e = r.diagnostic.find(')', p);
+        if (e != std::string::npos && valid_status(std::string_view(r.diagnostic).substr(p + 2, e - p - 2)))
+            own = r.diagnostic.substr(p + 2, e - p - 2);
+    }
+    if (!reply.enhanced.empty()) {
+        r.status = reply.enhanced;
+    } else if (!own.empty()) {
+        r.status = own;
+    } else {
+        r.status = std::string(1, reply.klass ? reply.klass : klass) + ".0.0";
+        r.status_inferred = true;
+    }
+    return r;
+}
+
+// The first token of `line` as an address ("<a@b>:" and "a@b" alike).
+std::string address_token(std::string_view line) {
+    std::string_view t = line.substr(0, line.find_first_of(" \t"));
+    if (!t.empty() && t.back() == ':') t.remove_suffix(1);
+    return clean_address(t);
+}
+
+void add_text_recipient(Dsn& d, const TextRecipient& t, const std::string& action, char klass) {
+    if (t.address.empty()) return;
+    if (d.recipients.size() >= kMaxReportRecipients) {
+        d.truncated = true;
+        return;
+    }
+    d.recipients.push_back(text_recipient(t, action, klass));
+}
+
+// The original a text bounce quotes after its marker line.
+void quoted_original(const std::vector<std::string_view>& lines, size_t marker, std::string_view body,
+                     Dsn& d) {
+    size_t i = marker + 1;
+    while (i < lines.size() && blank(lines[i])) ++i;
+    if (i >= lines.size()) return;
+    std::string text(body.substr(static_cast<size_t>(lines[i].data() - body.data())));
+    if (text.find("\n\n") == std::string::npos && text.find("\r\n\r\n") == std::string::npos)
+        text += "\r\n\r\n";  // headers only, cut short
+    d.original = headers_from_text(text);
+}
+
+// Exim's text bounce: after an explanation ending in "...failed:" (or, in
+// its warning, "...not yet been delivered is/are:"), each address indented
+// by two spaces and its details by more ("host H [IP]", "SMTP error from
+// remote mail server after RCPT TO:<a>:", the reply). The original follows
+// a "------ This is a copy of the message..." line.
+bool exim_text(std::string_view body, Dsn& d) {
+    const auto lines = lines_of(body);
+    size_t marker = lines.size(), start = lines.size();
+    std::string action;
+    for (size_t i = 0; i < lines.size(); ++i) {
+        const std::string t = lower(trim(lines[i].substr(0, 200)));
+        if (start == lines.size() && !t.empty() && t.back() == ':' && indent_of(lines[i]) == 0) {
+            if (t.size() >= 7 && t.compare(t.size() - 7, 7, "failed:") == 0) action = "failed";
+            if (t.find("not yet been delivered") != std::string::npos) action = "delayed";
+            if (!action.empty()) start = i;
+        }
+        if (starts_with_nocase(lines[i], "------ This is a copy of the message")) {
+            marker = i;
+            break;
+        }
+    }
+    if (start >= marker) return false;
+    const char klass = action == "failed" ? '5' : '4';
+    TextRecipient cur;
+    bool in = false;  // within an address we could read
+    for (size_t i = start + 1; i < marker && !d.truncated; ++i) {
+        const std::string_view line = lines[i];
+        if (blank(line)) continue;
+        const size_t ind = indent_of(line);
+        if (ind == 0) break;  // the explanation goes on: the list is over
+        if (ind == 2) {
+            if (in) add_text_recipient(d, cur, action, klass);
+            cur = TextRecipient{address_token(trim(line.substr(0, kMaxDetailLine))), {}};
+            in = !cur.address.empty();
+        } else if (in) {
+            add_detail(cur, line);
+        }
+    }
+    if (in) add_text_recipient(d, cur, action, klass);
+    if (d.recipients.empty()) return false;
+    if (marker < lines.size()) quoted_original(lines, marker, body, d);
+    d.format = "exim-text";
+    return true;
+}
+
+// qmail-send's text bounce: "Hi. This is the qmail-send program at HOST.",
+// then each address as "<a@b>:" at the start of a line, its details up to
+// the next blank line ("Remote host said: 550 ...", "Giving up on IP."),
+// then "--- Below this line is a copy of the message." (or "--- Enclosed
+// are the original headers of the message.") and the original.
+bool qmail_text(std::string_view body, Dsn& d) {
+    const auto lines = lines_of(body);
+    static constexpr std::string_view kHello = "Hi. This is the qmail-send program at ";
+    size_t hello = lines.size(), marker = lines.size();
+    for (size_t i = 0; i < lines.size(); ++i) {
+        if (hello == lines.size() && starts_with_nocase(lines[i], kHello)) hello = i;
+        if (starts_with_nocase(lines[i], "--- Below this line is a copy of the message") ||
+            starts_with_nocase(lines[i], "--- Enclosed are the original headers of the message")) {
+            marker = i;
+            break;
+        }
+    }
+    if (hello >= marker) return false;
+    std::string host(trim(lines[hello].substr(kHello.size(), 300)));
+    if (!host.empty() && host.back() == '.') host.pop_back();
+    d.reporting_mta = host_of(host);
+    TextRecipient cur;
+    bool in = false;
+    auto flush = [&] {
+        if (!in) return;
+        add_text_recipient(d, cur, "failed", '5');
+        in = false;
+    };
+    for (size_t i = hello + 1; i < marker && !d.truncated; ++i) {
+        const std::string_view line = lines[i];
+        if (blank(line)) {
+            flush();
             continue;
         }
-        if (!cur || line.size() < 4 || (line[0] != ' ' && line[0] != '\t')) continue;
-        if (!cur->status.empty()) continue;
-        if (std::regex_match(line, m, reply_rx)) {
-            cur->status = m[2].matched ? m[2].str() : m[1].str() + ".0.0";
-            cur->diagnostic = one_line(trim(line), kMaxDiagnostic);
-            if (cur->status[0] == '4') cur->action = "delayed";
+        if (line.front() == '<' && line.size() < kMaxDetailLine && line.back() == ':' &&
+            line[line.size() - 2] == '>') {
+            flush();
+            cur = TextRecipient{address_token(line), {}};
+            in = !cur.address.empty();
+        } else if (in) {
+            add_detail(cur, line);
         }
     }
+    flush();
     if (d.recipients.empty()) return false;
-    for (auto& r : d.recipients)
-        if (r.status.empty()) r.status = "5.0.0";
-    if (copy != std::string::npos) {
-        const size_t start = body.find('\n', copy);
-        if (start != std::string::npos) {
-            std::string orig = body.substr(start + 1);
-            // Exim indents nothing but may leave one blank line first.
-            while (!orig.empty() && (orig[0] == '\n' || orig[0] == '\r')) orig.erase(0, 1);
-            d.original = headers_from_text(orig);
-        }
-    }
-    d.format = "exim-text";
+    if (marker < lines.size()) quoted_original(lines, marker, body, d);
+    d.format = "qmail-text";
     return true;
 }
 
@@ -361,11 +635,15 @@ Dsn parse_dsn(std::string_view text) {
         GMimeObject* top = g_mime_message_get_mime_part(p.message.get());
         bool other_type = false;
         GMimeMultipart* report = find_report(top, "delivery-status", 0, other_type);
+        if (!report && !other_type) report = find_report(top, "global-delivery-status", 0, other_type);
         if (!report) {
-            if (!other_type && GMIME_IS_PART(top) && is_type(top, "text", "plain") &&
-                exim_text(content_of(top), d)) {
-                d.ok = true;
-                return d;
+            if (!other_type && GMIME_IS_PART(top) && is_type(top, "text", "*")) {
+                const std::string body = content_of(top);
+                if (exim_text(body, d) || qmail_text(body, d)) {
+                    d.ok = true;
+                    return d;
+                }
+                d = Dsn{};
             }
             d.error = other_type ? "a multipart/report of another report-type"
                                  : "no multipart/report; report-type=delivery-status";
@@ -379,8 +657,8 @@ Dsn parse_dsn(std::string_view text) {
                             is_type(part, "message", "global-delivery-status")))
                 status = part;
             else if (!original &&
-                     (is_type(part, "message", "rfc822") || is_type(part, "text", "rfc822-headers") ||
-                      is_type(part, "message", "global-headers")))
+                     (is_type(part, "message", "rfc822") || is_type(part, "message", "global") ||
+                      is_type(part, "text", "rfc822-headers") || is_type(part, "message", "global-headers")))
                 original = part;
         }
         if (!status) {
@@ -390,39 +668,62 @@ Dsn parse_dsn(std::string_view text) {
         // message/delivery-status may come as a message part (GMime reads
         // its first group as headers) or a leaf: take its text either way.
         std::string body;
+        bool whole = true;
         if (GMIME_IS_MESSAGE_PART(status)) {
             GMimeMessage* m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(status));
             if (m) body = object_text(GMIME_OBJECT(m));
         } else {
-            body = content_of(status);
+            body = content_of(status, &whole);
         }
-        const auto groups = groups_of(body);
-        if (groups.size() < 2) {
-            d.error = "the delivery-status part has no per-recipient fields";
+        if (!whole) {
+            d.error = "the delivery-status part's base64 is truncated";
             return d;
         }
-        const Fields per_message = fields_of(groups.front());
-        d.reporting_mta = untyped(field(per_message, "reporting-mta"));
-        for (size_t i = 1; i < groups.size(); ++i) {
+        const auto groups = groups_of(body);
+        size_t first = 0;
+        if (!groups.empty() && !groups.front().junk) {
+            const Fields per_message = fields_of(groups.front().text);
+            // A report that opens with a recipient group has no per-message one.
+            if (field(per_message, "final-recipient").empty()) {
+                d.reporting_mta = host_of(field(per_message, "reporting-mta"));
+                d.arrival_date = one_line(field(per_message, "arrival-date"), 100);
+                first = 1;
+            }
+        } else if (!groups.empty()) {
+            first = 1;
+        }
+        bool any_group = false;
+        for (size_t i = first; i < groups.size(); ++i) {
+            if (groups[i].junk) {
+                ++d.skipped;
+                continue;
+            }
             if (d.recipients.size() >= kMaxReportRecipients) {
                 d.truncated = true;
                 break;
             }
-            const Fields f = fields_of(groups[i]);
+            any_group = true;
+            const Fields f = fields_of(groups[i].text);
             DsnRecipient r;
             r.final_recipient = typed_address(field(f, "final-recipient"));
             r.original_recipient = typed_address(field(f, "original-recipient"));
-            r.action = lower(trim(field(f, "action")));
+            std::string action = lower(trim(field(f, "action")));
+            if (const size_t paren = action.find('('); paren != std::string::npos)
+                action = trim(action.substr(0, paren));  // "failed (comment)"
+            r.action = action;
             r.status = status_of(field(f, "status"));
             r.diagnostic = untyped(field(f, "diagnostic-code"));
-            r.remote_mta = untyped(field(f, "remote-mta"));
+            r.diagnostic_status = reply_of(r.diagnostic).enhanced;
+            r.remote_mta = host_of(field(f, "remote-mta"));
             if (r.final_recipient.empty() && r.original_recipient.empty()) continue;
             static const char* const actions[] = {"failed", "delayed", "delivered", "relayed", "expanded"};
             if (std::find(std::begin(actions), std::end(actions), r.action) == std::end(actions)) continue;
             d.recipients.push_back(std::move(r));
         }
         if (d.recipients.empty()) {
-            d.error = "no per-recipient group names an rfc822 recipient and a valid action";
+            d.error = !any_group && !d.skipped
+                          ? "the delivery-status part has no per-recipient fields"
+                          : "no per-recipient group names an rfc822 recipient and a valid action";
             return d;
         }
         if (original) d.original = original_of(original);
@@ -457,8 +758,8 @@ Arf parse_arf(std::string_view text) {
             GMimeObject* part = g_mime_multipart_get_part(report, i);
             if (!feedback && is_type(part, "message", "feedback-report"))
                 feedback = part;
-            else if (!original &&
-                     (is_type(part, "message", "rfc822") || is_type(part, "text", "rfc822-headers")))
+            else if (!original && (is_type(part, "message", "rfc822") || is_type(part, "message", "global") ||
+                                   is_type(part, "text", "rfc822-headers")))
                 original = part;
         }
         if (!feedback) {
@@ -466,21 +767,39 @@ Arf parse_arf(std::string_view text) {
             return a;
         }
         std::string body;
+        bool whole = true;
         if (GMIME_IS_MESSAGE_PART(feedback)) {
             GMimeMessage* m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(feedback));
             if (m) body = object_text(GMIME_OBJECT(m));
         } else {
-            body = content_of(feedback);
+            body = content_of(feedback, &whole);
+        }
+        if (!whole) {
+            a.error = "the feedback-report part's base64 is truncated";
+            return a;
         }
         const auto groups = groups_of(body);
         if (groups.empty()) {
             a.error = "the feedback-report part is empty";
             return a;
         }
-        const Fields f = fields_of(groups.front());
+        if (groups.front().junk) {
+            a.error = "the feedback-report part holds a NUL or a bare CR";
+            return a;
+        }
+        const Fields f = fields_of(groups.front().text);
         a.feedback_type = lower(trim(field(f, "feedback-type")));
         if (a.feedback_type.empty()) {
             a.error = "the feedback report has no Feedback-Type";
+            return a;
+        }
+        const bool token = a.feedback_type.size() <= 64 &&
+                           std::all_of(a.feedback_type.begin(), a.feedback_type.end(), [](unsigned char c) {
+                               return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+                           });
+        if (!token) {
+            a = Arf{};
+            a.error = "the Feedback-Type is not a token";
             return a;
         }
         a.user_agent = one_line(field(f, "user-agent"), 200);
@@ -490,9 +809,11 @@ Arf parse_arf(std::string_view text) {
             if (k == "original-rcpt-to" && a.original_rcpts.size() < kMaxReportRecipients)
                 if (auto addr = clean_address(v); !addr.empty()) a.original_rcpts.push_back(addr);
         if (!a.original_rcpts.empty()) a.original_rcpt_to = a.original_rcpts.front();
-        a.reported_domain = lower(one_line(field(f, "reported-domain"), 253));
-        a.source_ip = one_line(field(f, "source-ip"), 64);
+        a.reported_domain = host_of(field(f, "reported-domain"));
+        a.source_ip = host_of(field(f, "source-ip"));
         a.arrival_date = one_line(field(f, "arrival-date"), 100);
+        if (a.arrival_date.empty()) a.arrival_date = one_line(field(f, "received-date"), 100);
+        a.reporting_mta = host_of(field(f, "reporting-mta"));
         if (original) a.original = original_of(original);
         a.ok = true;
     } catch (const std::exception& e) {

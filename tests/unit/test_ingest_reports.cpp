@@ -204,3 +204,19 @@ BOOST_AUTO_TEST_CASE(bounce_rate_over_the_threshold_suspends) {
     BOOST_TEST(std::string(to_string(d.status)) == "suspended");
     BOOST_TEST(d.suspended_reason.find("bounce rate") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(a_generic_status_takes_the_smtp_replys_code) {
+    // Exim's DSNs write Status: 5.0.0 over the server's 550 5.1.1.
+    Fixture f;
+    const std::string rcpt = "nouser@example.org";
+    std::string m = Fixture::dsn(rcpt, "5.0.0");
+    const std::string diag = "Diagnostic-Code: smtp; 5.0.0 refused";
+    m.replace(m.find(diag), diag.size(), "Diagnostic-Code: smtp; 550 5.1.1 no such user");
+    ReportResult r = ingest_dsn(f.admin->store(), f.keys, f.cfg, m, f.verp({"<" + rcpt + ">"}), f.now);
+    BOOST_TEST(r.used);
+    BOOST_TEST(f.suppressed(rcpt));
+    // A plain 5.0.0 with nothing more precise counts, but does not suppress at once.
+    const std::string other = "maybe@example.org";
+    ingest_dsn(f.admin->store(), f.keys, f.cfg, Fixture::dsn(other, "5.0.0"), f.verp({"<" + other + ">"}), f.now);
+    BOOST_TEST(!f.suppressed(other));
+}
