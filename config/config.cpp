@@ -72,6 +72,10 @@ const std::vector<Param>& params() {
         {"milter.unauthenticated", Type::choice, "reject", 0, 0, "reject|allow",
          "mail with no SASL login, key header or CIDR match: reject (AUTH_REQUIRED) or allow",
          [](Config& c, const Value& v) { c.milter.unauthenticated = S(v); }},
+        {"milter.unmanaged", Type::choice, "reject", 0, 0, "reject|pass",
+         "mail from a sender that is no key and a From domain outpost does not manage: "
+         "reject, or pass untouched (the relay's own and other mail)",
+         [](Config& c, const Value& v) { c.milter.unmanaged = S(v); }},
         {"milter.pending_action", Type::choice, "reject", 0, 0, "reject|tempfail",
          "mail from a domain not yet verified: reject (550) or tempfail (451)",
          [](Config& c, const Value& v) { c.milter.pending_action = S(v); }},
@@ -178,14 +182,14 @@ const std::vector<Param>& params() {
          [](Config& c, const Value& v) { c.tracking.user = S(v); }},
         {"tracking.open_lifetime", Type::duration, "180d", 3600000, 3153600000000.0, "",
          "how long an open pixel token is counted",
-         [](Config& c, const Value& v) {
-             c.tracking.open_lifetime = std::chrono::duration_cast<std::chrono::seconds>(MS(v));
-         }},
+         [](Config& c,
+            const Value&
+                v) { c.tracking.open_lifetime = std::chrono::duration_cast<std::chrono::seconds>(MS(v)); }},
         {"tracking.click_lifetime", Type::duration, "365d", 3600000, 3153600000000.0, "",
          "how long a click link redirects",
-         [](Config& c, const Value& v) {
-             c.tracking.click_lifetime = std::chrono::duration_cast<std::chrono::seconds>(MS(v));
-         }},
+         [](Config& c,
+            const Value&
+                v) { c.tracking.click_lifetime = std::chrono::duration_cast<std::chrono::seconds>(MS(v)); }},
         {"tracking.unsubscribe_lifetime", Type::duration, "730d", 31536000000.0, 3153600000000.0, "",
          "how long an unsubscribe link or mailto token works (at least a year)",
          [](Config& c, const Value& v) {
@@ -203,9 +207,9 @@ const std::vector<Param>& params() {
          [](Config& c, const Value& v) { c.bounces.suppress_after = static_cast<int>(I(v)); }},
         {"bounces.lifetime", Type::duration, "30d", 3600000, 31536000000.0, "",
          "how long a VERP return path is accepted for bounces and complaints",
-         [](Config& c, const Value& v) {
-             c.bounces.lifetime = std::chrono::duration_cast<std::chrono::seconds>(MS(v));
-         }},
+         [](Config& c,
+            const Value&
+                v) { c.bounces.lifetime = std::chrono::duration_cast<std::chrono::seconds>(MS(v)); }},
 
         {"health.window_days", Type::integer, "7", 1, 90, "", "rolling window for bounce and complaint rates",
          [](Config& c, const Value& v) { c.health.window_days = static_cast<int>(I(v)); }},

@@ -31,6 +31,7 @@ struct Config {
         std::string listen;
         std::string user;
         std::string unauthenticated;  // reject | allow
+        std::string unmanaged;        // reject | pass
         std::string pending_action;   // reject | tempfail
         std::string sandbox_recipient;
         std::string sandbox_mode;                   // redirect | quarantine

@@ -9,8 +9,8 @@
 #include <ctime>
 #include <mutex>
 
-#include "store/log.h"
 #include "milter/pipeline.h"
+#include "store/log.h"
 #include "store/stats.h"
 
 namespace outpost::milter {
@@ -126,7 +126,8 @@ void close_transaction(Session& s) {
 // mail is counted by the warmup reservation). Soft state: a failed write
 // is logged and the reply goes out as decided.
 void count_refusal(const Session& s, const Transaction& t, const StageResult& r) {
-    if (r.is_next() || !t.domain || r.token.empty()) return;
+    if (r.verdict != StageResult::Verdict::reject && r.verdict != StageResult::Verdict::tempfail) return;
+    if (!t.domain || r.token.empty()) return;
     try {
         auto w = s.rt->store->write_counters();
         s.rt->store->add_stat(w, t.domain->name, utc_day(std::time(nullptr)), stats::rejected(r.token), 1);
@@ -141,6 +142,9 @@ void log_decision(const Session& s, const Transaction& t, const StageResult& r) 
     LogLine l(qid(t));
     if (r.is_next()) {
         l.kv("decision", t.sandbox ? "sandbox" : "accept");
+    } else if (r.verdict == StageResult::Verdict::accept) {
+        l.kv("decision", "pass");
+        l.kv("reason", r.token);
     } else {
         l.kv("decision", r.verdict == StageResult::Verdict::reject ? "reject" : "tempfail");
         l.kv("reply", r.code + " " + r.xcode);
@@ -161,7 +165,7 @@ void log_decision(const Session& s, const Transaction& t, const StageResult& r) 
         l.kv("signed", sel.empty() ? "-" : sel);
         if (!t.tracked.empty()) l.kv("tracked", t.tracked);
         if (!t.return_path.empty()) l.kv("return_path", t.return_path);
-    } else {
+    } else if (!r.text.empty()) {
         l.kv("text", r.text);
     }
     log_info(l.str());

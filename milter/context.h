@@ -76,6 +76,7 @@ struct Transaction {
     // identify
     std::optional<ApiKey> key;
     std::string identity = "none";  // sasl | header | cidr | none
+    bool auth_required = false;     // unidentified: refused unless the mail is unmanaged
     size_t key_headers = 0;         // X-Outpost-Key headers to remove
     std::string key_header_name;    // as spelled in the message
     // authorize

@@ -143,9 +143,9 @@
 #include "config/config.h"
 #include "milter/callbacks.h"
 #include "milter/listen.h"
-#include "store/log.h"
 #include "milter/runtime.h"
 #include "store/error.h"
+#include "store/log.h"
 
 namespace {
 

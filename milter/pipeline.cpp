@@ -1,7 +1,6 @@
 // pipeline.cpp - the stage order, and the one place exceptions stop.
 #include "milter/pipeline.h"
 
-#include "store/log.h"
 #include "milter/stages/authorize.h"
 #include "milter/stages/identify.h"
 #include "milter/stages/return_path.h"
@@ -12,6 +11,7 @@
 #include "milter/stages/unsubscribe.h"
 #include "milter/stages/warmup.h"
 #include "store/error.h"
+#include "store/log.h"
 
 namespace outpost::milter {
 namespace {

@@ -23,6 +23,13 @@ StageResult StageResult::internal(std::string token, std::string text) {
     return refuse("451", "4.3.0", std::move(token), std::move(text));
 }
 
+StageResult StageResult::pass(std::string reason) {
+    StageResult r;
+    r.verdict = Verdict::accept;
+    r.token = std::move(reason);
+    return r;
+}
+
 std::string reply_text(const std::string& s) {
     std::string out;
     for (unsigned char c : s) {

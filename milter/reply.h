@@ -27,6 +27,9 @@ struct StageResult {
     static StageResult refuse(std::string code, std::string xcode, std::string token, std::string text);
     // 451 4.3.0 TOKEN text: outpost's own fault (store, keys, bugs).
     static StageResult internal(std::string token, std::string text);
+    // Accepted untouched, no further stage runs (mail outpost does not
+    // manage); `reason` goes to the log line.
+    static StageResult pass(std::string reason);
 
     bool is_next() const { return verdict == Verdict::next; }
 };

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "milter/from_header.h"
+#include "milter/stages/identify.h"
 
 namespace outpost::milter {
 
@@ -22,6 +23,12 @@ StageResult AuthorizeStage::end_of_headers(Message& m) {
     const std::string& name = from.domain;
 
     auto d = m.rt.store->domain(*m.read, name);
+    // Mail outpost does not manage: no key, and a From domain that is not
+    // one of its domains. A managed domain is never passed: it is enforced
+    // (and signed) whoever sends it.
+    if ((!d || d->deleted) && !t.key && m.config().milter.unmanaged == "pass")
+        return StageResult::pass("unmanaged");
+    if (t.auth_required) return auth_required();
     if (!d || d->deleted)
         return StageResult::policy(
             "DOMAIN_NOT_FOUND",

@@ -52,6 +52,14 @@ StageResult IdentifyStage::end_of_headers(Message& m) {
     }
     t.identity = "none";
     if (m.config().milter.unauthenticated == "allow") return StageResult::next();
+    if (m.config().milter.unmanaged == "pass") {
+        t.auth_required = true;  // decided by authorize, once the From domain is known
+        return StageResult::next();
+    }
+    return auth_required();
+}
+
+StageResult auth_required() {
     return StageResult::policy("AUTH_REQUIRED",
                                "authenticate with SMTP AUTH, an X-Outpost-Key header or a registered "
                                "client network to send through this relay");

@@ -3,7 +3,9 @@
 // In order: the SASL login ({auth_authen}) mapped to a key; an
 // X-Outpost-Key header whose secret hashes to a key (compared in constant
 // time); the client address inside a key's CIDR list; else
-// milter.unauthenticated decides (reject: 550 5.7.1 AUTH_REQUIRED).
+// milter.unauthenticated decides (reject: 550 5.7.1 AUTH_REQUIRED). With
+// milter.unmanaged: pass, that refusal waits for authorize: a From domain
+// outpost does not manage passes untouched, a managed one is refused.
 //
 // Decided at end of headers, because the header is one of the ways in; that
 // is still before the body is sent. A key header that is present but wrong
@@ -17,6 +19,9 @@
 namespace outpost::milter {
 
 inline constexpr const char* kKeyHeader = "X-Outpost-Key";
+
+// The refusal of a sender outpost cannot identify.
+StageResult auth_required();
 
 class IdentifyStage : public Stage {
 public:

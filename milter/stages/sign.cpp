@@ -1,9 +1,9 @@
 // sign.cpp - libopendkim over the message as delivered.
 #include "milter/stages/sign.h"
 
-#include "store/log.h"
 #include "milter/stages/identify.h"
 #include "store/error.h"
+#include "store/log.h"
 
 namespace outpost::milter {
 namespace {
@@ -65,7 +65,8 @@ StageResult SignStage::end_of_message(Message& m) {
         t.signers.clear();
         for (const auto& k : t.sign_keys) {
             t.signers.push_back(new_signer(m, k));
-            t.signers.back()->body(reinterpret_cast<const unsigned char*>(t.new_body.data()), t.new_body.size());
+            t.signers.back()->body(reinterpret_cast<const unsigned char*>(t.new_body.data()),
+                                   t.new_body.size());
         }
     }
     std::vector<std::string> sigs;

@@ -3,10 +3,10 @@
 
 #include <cctype>
 
-#include "store/log.h"
 #include "milter/stages/identify.h"
 #include "milter/stages/suppress.h"
 #include "milter/track_rewrite.h"
+#include "store/log.h"
 #include "store/stats.h"
 
 namespace outpost::milter {
