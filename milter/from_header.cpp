@@ -8,14 +8,10 @@
 
 #include "dns/domain_name.h"
 #include "store/error.h"
+#include "store/gmime.h"
 
 namespace outpost::milter {
 namespace {
-
-void gmime_init_once() {
-    static std::once_flag once;
-    std::call_once(once, [] { g_mime_init(); });
-}
 
 FromResult refuse(std::string why) {
     FromResult r;

@@ -10,22 +10,10 @@
 #include <mutex>
 
 #include "milter/track_html.h"
+#include "store/gmime.h"
 
 namespace outpost::milter {
 namespace {
-
-void gmime_init_once() {
-    static std::once_flag once;
-    std::call_once(once, [] { g_mime_init(); });
-}
-
-struct GObjectDeleter {
-    void operator()(gpointer p) const {
-        if (p) g_object_unref(p);
-    }
-};
-template <class T>
-using GPtr = std::unique_ptr<T, GObjectDeleter>;
 
 // The longest line SMTP allows, without its CRLF (RFC 5322 2.1.1). A longer
 // line would be folded by the MTA after we signed.

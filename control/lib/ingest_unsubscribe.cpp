@@ -7,19 +7,11 @@
 #include <mutex>
 
 #include "control/lib/admin.h"
+#include "store/gmime.h"
 #include "store/stats.h"
 
 namespace outpost {
 namespace {
-
-template <typename T>
-struct GUnref {
-    void operator()(T* p) const {
-        if (p) g_object_unref(p);
-    }
-};
-template <typename T>
-using GPtr = std::unique_ptr<T, GUnref<T>>;
 
 IngestResult unused(std::string why) {
     IngestResult r;
@@ -68,8 +60,7 @@ std::string address_or_empty(const std::string& a) {
 
 IngestResult ingest_unsubscribe(Store& store, const TokenKeys& keys, const Config& cfg,
                                 std::string_view message, const std::string& envelope_sender, int64_t now) {
-    static std::once_flag once;
-    std::call_once(once, [] { g_mime_init(); });
+    gmime_init_once();
 
     GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(message.data(), message.size()));
     GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));

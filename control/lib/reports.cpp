@@ -8,26 +8,14 @@
 #include <memory>
 #include <mutex>
 
+#include "store/gmime.h"
+
 namespace outpost {
 namespace {
 
 constexpr size_t kMaxAddress = 320;
 constexpr size_t kMaxDiagnostic = 500;
 constexpr int kMaxDepth = 8;  // multipart levels searched for the report parts
-
-template <typename T>
-struct GUnref {
-    void operator()(T* p) const {
-        if (p) g_object_unref(p);
-    }
-};
-template <typename T>
-using GPtr = std::unique_ptr<T, GUnref<T>>;
-
-void init_once() {
-    static std::once_flag once;
-    std::call_once(once, [] { g_mime_init(); });
-}
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -387,7 +375,7 @@ struct Parsed {
 };
 
 Parsed parse_report_message(std::string_view text) {
-    init_once();
+    gmime_init_once();
     Parsed p;
     if (text.empty()) {
         p.error = "empty message";

@@ -333,6 +333,18 @@ class Outpost:
             args.append("--sandbox")
         return json.loads(self.ctl(*args).stdout)["secret"]
 
+    def give_store_to(self, user):
+        """Give the store and the tracking secrets to ``user``, as an
+        installation gives them to the outpost user (Postfix pipe transports
+        refuse to run as root)."""
+        import pwd
+        pw = pwd.getpwnam(user)
+        for root, dirs, files in os.walk(self.store_path):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), pw.pw_uid, pw.pw_gid)
+        os.chown(self.store_path, pw.pw_uid, pw.pw_gid)
+        os.chown(self.secret_file, pw.pw_uid, pw.pw_gid)
+
     def key_file(self, domain, selector):
         return os.path.join(self.keys_path, "%s._domainkey.%s.pem" % (selector, domain))
 

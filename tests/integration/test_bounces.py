@@ -11,7 +11,6 @@ another domain (health.min_volume small here) suspend it: DOMAIN_SUSPENDED,
 """
 
 import os
-import pwd
 import re
 import unittest
 
@@ -51,14 +50,8 @@ class BounceLoopTest(OutpostCase):
             checks = {c["name"]: c["status"] for c in info["checks"]}
             assert checks.get("mailfrom") == "ok", info["checks"]
         op.add_key("app", sasl="app-login")
-        # The pipe runs as nobody (Postfix refuses root): give it the store
-        # and the secrets, as an installation gives them to the outpost user.
-        nobody = pwd.getpwnam("nobody")
-        for root, dirs, files in os.walk(op.store_path):
-            for name in dirs + files:
-                os.chown(os.path.join(root, name), nobody.pw_uid, nobody.pw_gid)
-        os.chown(op.store_path, nobody.pw_uid, nobody.pw_gid)
-        os.chown(op.secret_file, nobody.pw_uid, nobody.pw_gid)
+        # The pipe runs as nobody (Postfix refuses root).
+        op.give_store_to("nobody")
 
     def send(self, domain, rcpt):
         token, data = message("News <news@%s>" % domain, to=rcpt)

@@ -13,7 +13,6 @@ or header outpost writes contains the recipient address.
 
 import base64
 import email.utils
-import os
 import re
 import smtplib
 import unittest
@@ -202,14 +201,8 @@ class MailtoUnsubscribeTest(OutpostCase):
     def setUpOutpost(cls, op):
         op.add_domain(DOMAIN)
         op.add_key("app", sasl="app-login")
-        # The pipe runs as nobody (Postfix refuses root): give it the store
-        # and the secrets, as an installation gives them to the outpost user.
-        nobody = __import__("pwd").getpwnam("nobody")
-        for root, dirs, files in os.walk(op.store_path):
-            for name in dirs + files:
-                os.chown(os.path.join(root, name), nobody.pw_uid, nobody.pw_gid)
-        os.chown(op.store_path, nobody.pw_uid, nobody.pw_gid)
-        os.chown(op.secret_file, nobody.pw_uid, nobody.pw_gid)
+        # The pipe runs as nobody (Postfix refuses root).
+        op.give_store_to("nobody")
 
     def ask_to_unsubscribe(self, mailto, sender):
         address, query = mailto[len("mailto:"):].split("?", 1)

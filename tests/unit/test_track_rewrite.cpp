@@ -10,10 +10,13 @@
 #include <mutex>
 
 #include "milter/track_rewrite.h"
+#include "store/gmime.h"
 
 using outpost::milter::track_message;
 using outpost::milter::TrackOptions;
 using outpost::milter::TrackResult;
+using outpost::gmime_init_once;
+using outpost::GPtr;
 
 namespace {
 
@@ -60,17 +63,8 @@ std::string notes_of(const TrackResult& r) {
     return s;
 }
 
-struct GObjectDeleter {
-    void operator()(gpointer p) const {
-        if (p) g_object_unref(p);
-    }
-};
-template <class T>
-using GPtr = std::unique_ptr<T, GObjectDeleter>;
-
 GPtr<GMimeMessage> parse_message(const std::string& raw) {
-    static std::once_flag once;
-    std::call_once(once, [] { g_mime_init(); });
+    gmime_init_once();
     GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
     GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
     return GPtr<GMimeMessage>(g_mime_parser_construct_message(parser.get(), nullptr));
