@@ -19,6 +19,7 @@
  *      outpostctl domain dkim retire DOMAIN SELECTOR
  *      outpostctl domain suspend DOMAIN [--reason TEXT]
  *      outpostctl domain remove|reinstate DOMAIN
+ *      outpostctl relay records [--format table|json|bind]
  *      outpostctl tenant add|remove NAME; outpostctl tenant list
  *      outpostctl key add NAME [--tenant T] [--allow DOMAIN...] [--sasl USER]
  *              [--cidr NET...] [--sandbox]
@@ -195,9 +196,10 @@ void show_domain(Context& ctx, const std::string& name) {
     std::printf("warmup:        day %lld, today %lld of %s recipients\n",
                 static_cast<long long>(warmup_day(d, now)), static_cast<long long>(a.usage_today(d.name)),
                 limit < 0 ? "unlimited" : std::to_string(limit).c_str());
-    std::printf("tracking:      opens %s, clicks %s, unsubscribe %s%s, host %s\n", d.track_opens ? "on" : "off",
-                d.track_clicks ? "on" : "off", d.unsubscribe ? "on" : "off",
-                d.unsubscribe_footer ? " (footer)" : "", tracking_host(d, a.config().records.tracking, a.config().tracking.host).c_str());
+    std::printf("tracking:      opens %s, clicks %s, unsubscribe %s%s, host %s\n",
+                d.track_opens ? "on" : "off", d.track_clicks ? "on" : "off", d.unsubscribe ? "on" : "off",
+                d.unsubscribe_footer ? " (footer)" : "",
+                tracking_host(d, a.config().records.tracking, a.config().tracking.host).c_str());
     std::printf("dmarc policy:  %s%s\n", d.dmarc_policy.c_str(),
                 d.rua.empty() ? "" : (", reports to " + d.rua).c_str());
     print_health(domain_health(a, d, now));
@@ -225,6 +227,26 @@ void print_records(Context& ctx, const std::string& name, const std::string& for
         std::cout << "; outpost records for " << d.name << '\n' << records_bind(rs, a.config().records.ttl);
     else
         std::cout << records_table(rs);
+}
+
+void add_relay_commands(CLI::App& app, Context& ctx) {
+    auto* relay = app.add_subcommand("relay", "what the relay itself publishes in DNS");
+    relay->require_subcommand(1);
+    auto* c = relay->add_subcommand("records",
+                                    "print the relay's own records (SPF include, bounce and tracking hosts)");
+    static std::string format = "table";
+    c->add_option("--format", format, "table, json or bind")->check(CLI::IsMember({"table", "json", "bind"}));
+    c->add_flag("--json", ctx.json, "same as --format json");
+    c->callback([&ctx] {
+        const Config& cfg = ctx.config();
+        auto rs = relay_records(cfg);
+        if (format == "json" || ctx.json)
+            print_json(records_json(rs));
+        else if (format == "bind")
+            std::cout << "; outpost: the relay's own records\n" << records_bind(rs, cfg.records.ttl);
+        else
+            std::cout << records_table(rs);
+    });
 }
 
 void add_domain_commands(CLI::App& app, Context& ctx) {
@@ -562,6 +584,7 @@ int main(int argc, char** argv) {
                    "else /etc/outpost/outpost.yaml)");
     app.set_version_flag("--version", OUTPOST_VERSION);
     ctl::add_domain_commands(app, ctx);
+    ctl::add_relay_commands(app, ctx);
     ctl::add_tenant_commands(app, ctx);
     ctl::add_key_commands(app, ctx);
     ctl::add_suppression_commands(app, ctx);

@@ -2,6 +2,7 @@
 #include "dns/records.h"
 
 #include <sstream>
+#include <tuple>
 
 #include "dns/dkim_keys.h"
 
@@ -73,21 +74,24 @@ std::vector<DnsRecord> domain_records(const Domain& d, const Config& cfg) {
 
 std::string records_table(const std::vector<DnsRecord>& rs) {
     std::ostringstream o;
-    size_t w_type = 4, w_host = 4;
+    size_t w_purpose = 9, w_type = 4, w_host = 4;
     for (const auto& r : rs) {
+        w_purpose = std::max(w_purpose, r.purpose.size() + 1);
         w_type = std::max(w_type, r.type.size());
         w_host = std::max(w_host, r.host.size());
     }
     auto pad = [](const std::string& s, size_t w) {
         return s + std::string(w > s.size() ? w - s.size() : 0, ' ');
     };
-    o << pad("PURPOSE", 9) << "  " << pad("TYPE", w_type) << "  " << pad("HOST", w_host) << "  VALUE\n";
+    o << pad("PURPOSE", w_purpose) << "  " << pad("TYPE", w_type) << "  " << pad("HOST", w_host)
+      << "  VALUE\n";
     for (const auto& r : rs) {
-        o << pad(r.purpose + (r.required ? "" : "*"), 9) << "  " << pad(r.type, w_type) << "  "
+        o << pad(r.purpose + (r.required ? "" : "*"), w_purpose) << "  " << pad(r.type, w_type) << "  "
           << pad(r.host, w_host) << "  " << r.value << '\n';
-        o << pad("", 9) << "  " << pad("", w_type) << "  " << pad("", w_host) << "  ; " << r.note << '\n';
+        o << pad("", w_purpose) << "  " << pad("", w_type) << "  " << pad("", w_host) << "  ; " << r.note
+          << '\n';
     }
-    o << "(* optional: unlocks VERP bounces or branded tracking links)\n";
+    o << "(* optional: unlocks VERP bounces, tracking or branded tracking links)\n";
     return o.str();
 }
 
@@ -119,12 +123,32 @@ std::string records_bind(const std::vector<DnsRecord>& rs, int ttl) {
                 o << (i ? "\n\t" : "") << '"' << esc << '"';
             }
             if (parts.size() > 1) o << " )";
+        } else if (r.type == "A" || r.type == "AAAA") {
+            o << r.value;
         } else {
             o << r.value << '.';  // MX "10 host", CNAME "host": absolute names
         }
         o << '\n';
     }
     return o.str();
+}
+
+std::vector<DnsRecord> relay_records(const Config& cfg) {
+    std::vector<DnsRecord> out;
+    std::string spf = "v=spf1";
+    for (const auto& ip : cfg.relay.ips) spf += (ip.find(':') == std::string::npos ? " ip4:" : " ip6:") + ip;
+    spf += " -all";
+    out.push_back({"relay-spf", "TXT", cfg.relay.spf_include, spf, true,
+                   "the relay's addresses; every domain's SPF includes it"});
+    for (const auto& [host, purpose, required, note] :
+         {std::tuple{cfg.relay.bounce_host, "bounce-host", true,
+                     "MX target of every MAIL FROM subdomain: bounces come back here"},
+          std::tuple{cfg.tracking.host, "tracking-host", false,
+                     "outpost-trackd behind its TLS proxy; tracking CNAMEs point here"}})
+        for (const auto& ip : cfg.relay.ips)
+            out.push_back(
+                {purpose, ip.find(':') == std::string::npos ? "A" : "AAAA", host, ip, required, note});
+    return out;
 }
 
 }  // namespace outpost

@@ -12,7 +12,7 @@ namespace outpost {
 
 struct DnsRecord {
     std::string purpose;  // dkim, spf, dmarc, mailfrom, tracking
-    std::string type;     // TXT, MX, CNAME
+    std::string type;     // TXT, MX, CNAME, A, AAAA
     std::string host;     // fully qualified, no trailing dot
     std::string value;    // TXT: the whole text (unsplit); MX: "10 host"; CNAME: target
     bool required = false;
@@ -22,6 +22,13 @@ struct DnsRecord {
 // Every record of DESIGN.md for `d`, DKIM first (one per published selector:
 // pending, active and retiring ones).
 std::vector<DnsRecord> domain_records(const Domain& d, const Config& cfg);
+
+// What the relay operator publishes once for all domains: the SPF record at
+// relay.spf_include authorizing relay.ips (what every domain's
+// include: points at), and A/AAAA records of relay.bounce_host (the MX of
+// every MAIL FROM subdomain) and tracking.host (outpost-trackd behind its
+// TLS proxy; the target of every tracking CNAME).
+std::vector<DnsRecord> relay_records(const Config& cfg);
 
 // The SPF record to publish: ours, or `existing` merged with our include.
 std::string spf_record(const std::string& existing, const std::string& include);

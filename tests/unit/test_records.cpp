@@ -134,3 +134,38 @@ BOOST_AUTO_TEST_CASE(generated_keys_match_their_public_half) {
     }
     BOOST_CHECK_THROW(generate_key(KeyAlgorithm::rsa, 512), Error);
 }
+
+BOOST_AUTO_TEST_CASE(relay_records_list_the_relay_ips_and_pass_named_checkzone) {
+    test::TempDir dir;
+    Config cfg = default_config();  // relay.example.net, 192.0.2.10 and 2001:db8::10
+    const auto rs = relay_records(cfg);
+    BOOST_REQUIRE(!rs.empty());
+    BOOST_TEST(rs[0].type == "TXT");
+    BOOST_TEST(rs[0].host == cfg.relay.spf_include);
+    BOOST_TEST(rs[0].value == "v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all");
+    std::vector<std::string> got;
+    for (const auto& r : rs) got.push_back(r.purpose + " " + r.type + " " + r.host + " " + r.value);
+    const std::vector<std::string> want = {
+        "relay-spf TXT _spf.relay.example.net v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all",
+        "bounce-host A bounces.relay.example.net 192.0.2.10",
+        "bounce-host AAAA bounces.relay.example.net 2001:db8::10",
+        "tracking-host A t.relay.example.net 192.0.2.10",
+        "tracking-host AAAA t.relay.example.net 2001:db8::10"};
+    BOOST_TEST(got == want, boost::test_tools::per_element());
+    const std::string zone = dir.path + "/zone";
+    test::write_file(
+        zone,
+        "$TTL 3600\n"
+        "relay.example.net. IN SOA ns.relay.example.net. hostmaster.relay.example.net. 1 3600 600 "
+        "86400 300\n"
+        "relay.example.net. IN NS ns.relay.example.net.\n"
+        "ns.relay.example.net. IN A 192.0.2.53\n" +
+            records_bind(rs, 3600));
+    auto r = test::run({"named-checkzone", "relay.example.net", zone});
+    BOOST_TEST(r.status == 0, r.out << r.err);
+    // outpostctl prints them.
+    r = test::run(
+        {OUTPOSTCTL, "--config", test::write_config(dir.path), "relay", "records", "--format", "json"});
+    BOOST_TEST(r.status == 0, r.err);
+    BOOST_TEST(nlohmann::json::parse(r.out).size() == rs.size());
+}
