@@ -308,6 +308,9 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
         wanted.insert({mf_label + "." + d.name, RRType::TXT});
         wanted.insert({tr_label + "." + d.name, RRType::CNAME});
     }
+    // The relay's own record, which every domain's SPF includes: when it is
+    // missing, the advice is to publish it, not to count look-ups.
+    if (!cfg_.relay.spf_include.empty()) wanted.insert({cfg_.relay.spf_include, RRType::TXT});
     std::vector<Query> batch;
     for (const auto& q : wanted)
         if (!cache_.find(q)) batch.push_back(q);
@@ -377,7 +380,13 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
                 "a DNS look-up needed by the SPF evaluation failed (temperror); nothing was concluded: run "
                 "`outpostctl domain verify` again later"};
         std::string hint;
-        if (perm)
+        const Answer& inc = answer(cfg_.relay.spf_include, RRType::TXT);
+        const bool include_missing = dns::spf_has_include(record, cfg_.relay.spf_include) && !inc.failed() &&
+                                     dns::spf_records(inc.values).empty();
+        if (include_missing)
+            hint = cfg_.relay.spf_include +
+                   " has no SPF record; the relay operator publishes it once: see `outpostctl relay records`";
+        else if (perm)
             hint =
                 "SPF permerror (" + perm_why +
                 "): receivers reject the record as a whole. RFC 7208 allows at "

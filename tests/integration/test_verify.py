@@ -112,6 +112,25 @@ class VerifyTest(unittest.TestCase):
         return recs
 
     # --- all right ----------------------------------------------------------
+    def test_missing_relay_include_is_named_as_such(self):
+        # The domain published everything; the relay's own SPF record is not
+        # there: the advice is to publish it, not SPF's look-up limit.
+        recs = self.add("noinclude.test")
+        self.publish(recs)
+        self.dns.remove(RELAY_INCLUDE, "TXT")
+        self.dns.apply()
+        try:
+            code, out, checks = self.verify("noinclude.test")
+        finally:
+            self.dns.add(RELAY_INCLUDE, "TXT", "v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all")
+            self.dns.apply()
+        self.assertEqual(code, 7)
+        spf = checks["spf"]
+        self.assertNotEqual(spf["status"], "ok", spf)
+        self.assertIn("%s has no SPF record" % RELAY_INCLUDE, spf["hint"])
+        self.assertIn("outpostctl relay records", spf["hint"])
+        self.assertNotIn("10 DNS-querying", spf["hint"])
+
     def test_all_records_right_verifies(self):
         recs = self.add("good.test")
         sel = self.dkim(recs)[0]["host"].split(".")[0]
