@@ -352,18 +352,8 @@ Response Handler::open_or_click(const Request& req, const Settings& s, std::stri
     if (!p) return not_found("token");
     if (!host_fits(s.config, req.host, p->domain)) return not_found("host");
     if (click && !safe_url(p->url)) return not_found("url");
-    try {
-        auto t = store_.read();
-        if (!domain_served(store_, t, p->domain)) {
-            Response r = not_found("domain");
-            r.domain = p->domain;
-            return r;
-        }
-    } catch (const std::exception& e) {
-        Response r = unavailable(e);
-        r.domain = p->domain;
-        return r;
-    }
+    Domain d;
+    if (auto refused = lookup_domain(p->domain, d)) return *refused;
 
     Response r;
     r.domain = p->domain;
@@ -389,6 +379,19 @@ Response Handler::open_or_click(const Request& req, const Settings& s, std::stri
     return r;
 }
 
+std::optional<Response> Handler::lookup_domain(const std::string& name, Domain& d) const {
+    std::optional<Response> refused;
+    try {
+        auto t = store_.read();
+        if (domain_served(store_, t, name, &d)) return std::nullopt;
+        refused = not_found("domain");
+    } catch (const std::exception& e) {
+        refused = unavailable(e);
+    }
+    refused->domain = name;
+    return refused;
+}
+
 Response Handler::unsubscribe(const Request& req, const Settings& s, std::string_view token,
                               int64_t now) const {
     if (!token_shape(token)) return not_found("token");
@@ -398,18 +401,7 @@ Response Handler::unsubscribe(const Request& req, const Settings& s, std::string
     if (!host_fits(s.config, req.host, p->domain)) return not_found("host");
     const std::string address = lower(p->recipient);
     Domain d;
-    try {
-        auto t = store_.read();
-        if (!domain_served(store_, t, p->domain, &d)) {
-            Response r = not_found("domain");
-            r.domain = p->domain;
-            return r;
-        }
-    } catch (const std::exception& e) {
-        Response r = unavailable(e);
-        r.domain = p->domain;
-        return r;
-    }
+    if (auto refused = lookup_domain(p->domain, d)) return *refused;
     const std::string shown = d.unicode_name.empty() ? d.name : d.unicode_name;
 
     Response r;

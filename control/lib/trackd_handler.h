@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -104,6 +105,9 @@ private:
     Response open_or_click(const Request& req, const Settings& s, std::string_view token, bool click,
                            int64_t now) const;
     Response unsubscribe(const Request& req, const Settings& s, std::string_view token, int64_t now) const;
+    // The token's domain if it is served (not removed); else the 404 (or 503
+    // when the store fails) to answer.
+    std::optional<Response> lookup_domain(const std::string& name, Domain& d) const;
     Response tls_ask(const Settings& s, std::string_view query) const;
     Response healthz() const;
     // Adds 1 to `metric` (and to `unique_metric` the first time `seen_key` is
