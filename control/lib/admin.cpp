@@ -231,6 +231,12 @@ void Admin::save_domain(const Domain& d) {
 
 Domain Admin::set_domain(const std::string& input, const SetDomainOptions& o) {
     const std::string name = normalize_domain(input).ascii;
+    if (!o.active && !o.track_opens && !o.track_clicks && !o.unsubscribe && !o.unsubscribe_footer &&
+        !o.dmarc_policy && !o.warmup_days && !o.daily_cap)
+        throw Error(Exit::usage, "NOTHING_TO_CHANGE",
+                    "domain set " + name +
+                        " was given no setting; name one, e.g. --track-opens on "
+                        "(see outpostctl domain set --help)");
     if (o.dmarc_policy) check_policy(*o.dmarc_policy);
     if (o.warmup_days && (*o.warmup_days < 0 || *o.warmup_days > 365))
         throw Error(Exit::invalid, "VALUE_INVALID", "--warmup-days must be 0 to 365");

@@ -140,6 +140,8 @@ BOOST_AUTO_TEST_CASE(domain_set_rotate_retire_remove) {
     BOOST_TEST(d["warmup_days"] == 3);
     BOOST_TEST(d["daily_cap"] == 500);
     BOOST_TEST(d["dmarc_policy"] == "reject");
+    // A `domain set` that names no setting changes nothing and says so.
+    expect_refusals(ctl, {{"no setting", {"domain", "set", "example.com"}, 1, "NOTHING_TO_CHANGE"}});
 
     auto rot = ctl({"domain", "dkim", "rotate", "example.com"});
     BOOST_TEST(rot.status == 0, rot.err);
