@@ -9,17 +9,12 @@
 #include "control/lib/health.h"
 #include "control/lib/reports.h"
 #include "store/stats.h"
+#include "store/text.h"
 
 namespace outpost {
 namespace {
 
 constexpr int64_t kBounceMemory = 30 * 86400;  // permanent failures further apart start a new count
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
 
 ReportResult unused(std::string why, std::string domain = "") {
     ReportResult r;

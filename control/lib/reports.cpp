@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "store/gmime.h"
+#include "store/text.h"
 
 namespace outpost {
 namespace {
@@ -16,19 +17,6 @@ namespace {
 constexpr size_t kMaxAddress = 320;
 constexpr size_t kMaxDiagnostic = 500;
 constexpr int kMaxDepth = 8;  // multipart levels searched for the report parts
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
-std::string trim(std::string_view s) {
-    size_t b = 0, e = s.size();
-    while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-    return std::string(s.substr(b, e - b));
-}
 
 bool digit(char c) {
     return c >= '0' && c <= '9';

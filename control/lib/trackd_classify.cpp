@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "store/cidr.h"
+#include "store/text.h"
 
 namespace outpost::trackd {
 namespace {
@@ -53,13 +54,6 @@ const std::vector<Cidr>& machine_cidrs() {
         return out;
     }();
     return cidrs;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
 }
 
 std::string_view trim(std::string_view s) {

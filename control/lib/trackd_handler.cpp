@@ -10,6 +10,7 @@
 #include "store/html.h"
 #include "store/log.h"
 #include "store/stats.h"
+#include "store/text.h"
 
 namespace outpost::trackd {
 namespace {
@@ -83,13 +84,6 @@ bool token_shape(std::string_view t) {
                        [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -124,14 +118,6 @@ std::optional<std::string> form_field(std::string_view form, std::string_view na
         return eq == std::string_view::npos ? std::string() : form_decode(pair.substr(eq + 1));
     }
     return std::nullopt;
-}
-
-std::string trim(std::string s) {
-    const auto ws = [](unsigned char c) { return std::isspace(c) != 0; };
-    while (!s.empty() && ws(s.back())) s.pop_back();
-    size_t i = 0;
-    while (i < s.size() && ws(s[i])) ++i;
-    return s.substr(i);
 }
 
 enum class UnsubscribeVia { one_click, page, unknown };

@@ -2,18 +2,9 @@
 #include "milter/stages/identify.h"
 
 #include "store/secrets.h"
+#include "store/text.h"
 
 namespace outpost::milter {
-namespace {
-
-std::string trim(const std::string& s) {
-    const char* ws = " \t\r\n";
-    const auto b = s.find_first_not_of(ws);
-    if (b == std::string::npos) return "";
-    return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
-
-}  // namespace
 
 StageResult IdentifyStage::end_of_headers(Message& m) {
     Transaction& t = m.txn;
