@@ -310,7 +310,8 @@ TokenKeys::TokenKeys(std::vector<Secret> secrets) : secrets_(std::move(secrets))
     for (const auto& s : secrets_)
         if (s.key.size() != kSecretBytes || !valid_kid(s.kid))
             env_fail("TRACKING_SECRET_INVALID",
-                     "a tracking secret is 32 bytes under a key id of 1 to 8 letters and digits");
+                     "a tracking secret is 32 bytes under a key id of 1 to 8 letters and digits; "
+                     "`outpostctl tracking init` and `rotate` write such lines");
 }
 
 bool TokenKeys::has_kid(std::string_view kid) const {

@@ -71,7 +71,10 @@ StageResult TrackStage::end_of_headers(Message& m) {
     const std::string type = top_media_type(t.headers);
     if (!type.empty() && type.rfind("text/", 0) != 0 && type.rfind("multipart/", 0) != 0)
         return StageResult::next();
-    if (t.tracking_host.empty()) t.tracking_host = m.config().tracking.host;
+    // The unsubscribe stage has picked the host, unless the domain has
+    // unsubscribe off.
+    if (t.tracking_host.empty())
+        t.tracking_host = tracking_host(d, m.config().records.tracking, m.config().tracking.host);
     t.buffering = true;
     return StageResult::next();
 }

@@ -168,3 +168,19 @@ BOOST_AUTO_TEST_CASE(placeholder_and_footer) {
     r = send_message(f.runtime(), s);
     BOOST_TEST(!r.mta.body_replaced);
 }
+
+BOOST_AUTO_TEST_CASE(links_use_the_branded_host_once_verified_even_without_unsubscribe) {
+    Fixture f;
+    Domain d = f.admin->domain("example.com");
+    CheckResult c;
+    c.name = "tracking";
+    c.status = CheckStatus::ok;
+    d.checks.push_back(c);
+    f.admin->save_domain(d);
+    f.admin->set_domain("example.com", unsubscribe(false));
+    Delivery r = send_message(f.runtime(), f.html());
+    BOOST_REQUIRE(r.mta.body_replaced);
+    BOOST_TEST(r.body.find("https://track.example.com/c/2") != std::string::npos);
+    BOOST_TEST(r.body.find("https://track.example.com/o/2") != std::string::npos);
+    BOOST_TEST(r.body.find("t.relay.test") == std::string::npos);
+}
