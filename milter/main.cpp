@@ -90,14 +90,16 @@
  *
  * STANDARDS
  *      RFC 5322 (From), RFC 6376 and RFC 8463 (DKIM, ed25519-sha256),
- *      RFC 2369 and RFC 8058 (List-Unsubscribe, one-click), RFC 3463
+ *      RFC 2369 and RFC 8058 (List-Unsubscribe, one-click), RFC 2045
+ *      (transfer encodings the track stage keeps), RFC 3463
  *      (enhanced status codes), the Sendmail milter protocol version 6.
  *
  * FILES
  *      /etc/outpost/outpost.yaml      configuration (--config, $OUTPOST_CONFIG)
  *      store.path (/var/lib/outpost)  LMDB store; counters/ is written here
  *      store.keys                     DKIM private keys (mode 0600)
- *      tracking.secret_file           HMAC secrets (outpostctl tracking init)
+ *      tracking.secret_file           token secrets, AES-256-GCM (outpostctl
+ *                                     tracking init)
  *
  * EXIT STATUS
  *      0 normal stop or --check-config ok; 1 usage error; 5 configuration
@@ -108,6 +110,9 @@
  *        4XyZ1: decision=accept domain=example.com key=app1 identity=sasl
  *               client=192.0.2.7 rcpts=1 signed=op20261122
  *        4XyZ2: decision=reject reply="550 5.7.1" reason=DOMAIN_NOT_FOUND ...
+ *        4XyZ3: decision=pass reason=unmanaged from=cron@host.example ...
+ *      An accepted message also names what the track stage did
+ *      (tracked=links:2,pixel, tracked=too-large) and return_path=verp.
  *      and one line per internal error, naming the stage.
  *
  * CONFIGURATION PARAMETERS
