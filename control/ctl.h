@@ -33,6 +33,8 @@ private:
 };
 
 std::string format_time(int64_t epoch_seconds);
+// "YYYYMMDD" (utc_day) as "YYYY-MM-DD".
+std::string day_text(const std::string& yyyymmdd);
 
 // Command groups, one file each.
 void register_verify_commands(CLI::App& domain_cmd, Context& ctx);

@@ -91,10 +91,6 @@ nlohmann::json to_json(const DomainStats& s) {
     return j;
 }
 
-std::string day_text(const std::string& d) {
-    return d.substr(0, 4) + "-" + d.substr(4, 2) + "-" + d.substr(6, 2);
-}
-
 void print(const DomainStats& s) {
     const Metrics& m = s.total;
     const int64_t sent = get(m, stats::kSent);

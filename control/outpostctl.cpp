@@ -116,6 +116,10 @@ std::string format_time(int64_t t) {
     return buf;
 }
 
+std::string day_text(const std::string& d) {
+    return d.size() == 8 ? d.substr(0, 4) + "-" + d.substr(4, 2) + "-" + d.substr(6, 2) : d;
+}
+
 namespace {
 
 const char* kFooter =
@@ -148,10 +152,6 @@ nlohmann::json domain_json(Admin& a, const Domain& d) {
                    {"used_today", a.usage_today(d.name)}};
     j["health"] = health_json(domain_health(a, d, now));
     return j;
-}
-
-std::string day_text(const std::string& d) {
-    return d.size() == 8 ? d.substr(0, 4) + "-" + d.substr(4, 2) + "-" + d.substr(6, 2) : d;
 }
 
 // The "health:" block of domain show: the figures the automatic suspension
