@@ -17,7 +17,7 @@
 // bounce it back to a stranger); 75 (EX_TEMPFAIL) when outpost's own
 // environment fails (store or secret file unreadable or unwritable), so
 // Postfix keeps the mail and retries. One line per mail goes to syslog
-// (facility mail, ident outpostctl) and to stderr.
+// (facility log.facility, mail by default; ident outpostctl) and to stderr.
 #include <sysexits.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -29,12 +29,15 @@
 #include "control/lib/ingest_reports.h"
 #include "control/lib/ingest_unsubscribe.h"
 #include "store/error.h"
+#include "store/log.h"
 
 namespace outpost::ctl {
 namespace {
 
+int g_facility = LOG_MAIL;  // log.facility, once the configuration is read
+
 void log_line(int priority, const std::string& line) {
-    openlog("outpostctl", LOG_PID, LOG_MAIL);
+    openlog("outpostctl", LOG_PID, g_facility);
     syslog(priority, "%s", line.c_str());
     closelog();
     std::fprintf(stderr, "outpostctl: %s\n", line.c_str());
@@ -70,8 +73,10 @@ std::string join(const std::vector<std::string>& v) {
 // Reads the message, runs `apply`, and turns an environment fault into
 // EX_TEMPFAIL: the one shape of every ingest command.
 template <typename Apply>
-void run_ingest(const char* what, Apply apply) {
+void run_ingest(Context& ctx, const char* what, Apply apply) {
     try {
+        const int facility = log_facility_code(ctx.config().log.facility);
+        if (facility >= 0) g_facility = facility;
         bool truncated = false;
         const std::string message = read_stdin(truncated);
         if (truncated) {
@@ -113,7 +118,7 @@ void register_ingest_commands(CLI::App& app, Context& ctx) {
     static std::string sender;
     u->add_option("--sender", sender, "the envelope sender (Postfix pipe: ${sender})");
     u->callback([&ctx] {
-        run_ingest("unsubscribe", [&ctx](const std::string& message) {
+        run_ingest(ctx, "unsubscribe", [&ctx](const std::string& message) {
             const Config& cfg = ctx.config();
             TokenKeys keys = TokenKeys::load(cfg.tracking.secret_file);
             IngestResult r =
@@ -135,7 +140,7 @@ void register_ingest_commands(CLI::App& app, Context& ctx) {
                                                : "a feedback-loop complaint (RFC 5965 report) on stdin");
         c->add_option("--recipient", recipient, "the envelope recipient (Postfix pipe: ${recipient})");
         c->callback([&ctx, what, dsn] {
-            run_ingest(what, [&](const std::string& message) {
+            run_ingest(ctx, what, [&](const std::string& message) {
                 const Config& cfg = ctx.config();
                 TokenKeys keys = TokenKeys::load(cfg.tracking.secret_file);
                 Store& store = ctx.admin().store();

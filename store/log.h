@@ -1,6 +1,6 @@
 // log.h - the daemons' log (outpost-milter, outpost-trackd): syslog
-// (facility mail, so lines sit beside Postfix's) or, in the foreground,
-// stderr with a UTC time stamp.
+// (facility log.facility, mail by default, so lines sit beside Postfix's in
+// mail.log) or, in the foreground, stderr.
 //
 // One line per event, in key=value form so they can be grepped and parsed.
 // The milter's message decisions start with the MTA queue id:
@@ -20,8 +20,19 @@ namespace outpost {
 enum class LogLevel { debug, info, warning, error };
 
 // Call once at start: foreground logs to stderr, otherwise to syslog under
-// `ident` (a string that lives as long as the process).
+// `ident` (a string that lives as long as the process), facility mail until
+// log_facility() names another. On stderr each line gets a UTC time stamp,
+// except when stderr is the systemd journal ($JOURNAL_STREAM): the journal
+// stamps lines itself and reads the level from a "<N>" prefix.
 void log_open(const char* ident, bool foreground, bool debug);
+
+// The syslog facility code of a log.facility name (mail, daemon, user,
+// local0..local7), or -1.
+int log_facility_code(std::string_view name);
+
+// Switch syslog to that facility (after the configuration is read). An
+// unknown name leaves it unchanged and returns false.
+bool log_facility(std::string_view name);
 void log(LogLevel level, const std::string& line);
 
 inline void log_info(const std::string& s) {
