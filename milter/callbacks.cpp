@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "milter/pipeline.h"
+#include "milter/sendmail_headers.h"
 #include "store/log.h"
 #include "store/stats.h"
 
@@ -219,7 +220,8 @@ extern "C" sfsistat op_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f
         s->protocol = *pf1;
         s->leading_space = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
         if (f0 & SMFIF_SETSYMLIST) {
-            smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("{client_addr} {daemon_name}"));
+            // v: the MTA's version, which tells Sendmail (stages/sendmail.h).
+            smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("{client_addr} {daemon_name} v"));
             smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
             smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>("i"));
             smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
@@ -239,6 +241,7 @@ extern "C" sfsistat op_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostadd
         s->client_addr = address_text(hostaddr);
         if (s->client_addr.empty()) s->client_addr = macro(ctx, "{client_addr}");
         s->client_name = hostname ? hostname : "";
+        s->sendmail = is_sendmail_version(macro(ctx, "v"));
         return no_reply(s, SMFIP_NR_CONN);
     } catch (const std::exception& e) {
         return defer_error(ctx, SMFIP_NR_CONN, "connect", e.what());
@@ -433,6 +436,11 @@ bool MilterActions::insert_header(int index, const std::string& name, const std:
 
 bool MilterActions::delete_header(const std::string& name, int index) {
     return smfi_chgheader(ctx_, const_cast<char*>(name.c_str()), index, nullptr) == MI_SUCCESS;
+}
+
+bool MilterActions::change_header(const std::string& name, int index, const std::string& v) {
+    std::string val = value(v);
+    return smfi_chgheader(ctx_, const_cast<char*>(name.c_str()), index, val.data()) == MI_SUCCESS;
 }
 
 bool MilterActions::delete_rcpt(const std::string& rcpt) {

@@ -39,6 +39,7 @@ public:
     bool add_header(const std::string& name, const std::string& value) override;
     bool insert_header(int index, const std::string& name, const std::string& value) override;
     bool delete_header(const std::string& name, int index) override;
+    bool change_header(const std::string& name, int index, const std::string& value) override;
     bool delete_rcpt(const std::string& rcpt) override;
     bool add_rcpt(const std::string& rcpt) override;
     bool quarantine(const std::string& reason) override;

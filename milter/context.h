@@ -111,6 +111,13 @@ struct Transaction {
     std::vector<SignKey> sign_keys;
     std::vector<std::unique_ptr<DkimSigner>> signers;
     std::vector<std::string> signed_with;  // selectors, for the log
+    // sendmail: address headers to replace at end of message (smfi_chgheader)
+    struct HeaderChange {
+        std::string name;
+        int index;  // 1-based among the headers of that name
+        std::string value;
+    };
+    std::vector<HeaderChange> header_changes;
 
     size_t delivered() const { return rcpts.size() - suppressed.size(); }
 };
@@ -122,6 +129,7 @@ struct Session {
     unsigned long protocol = 0;  // negotiated SMFIP_* steps
     unsigned long actions = 0;   // negotiated SMFIF_* actions
     bool leading_space = false;  // SMFIP_HDR_LEADSPC negotiated
+    bool sendmail = false;       // the MTA is Sendmail (macro v), see stages/sendmail.h
     uint64_t messages = 0;
     Transaction txn;  // the message in progress
 };
@@ -133,6 +141,10 @@ public:
     virtual bool add_header(const std::string& name, const std::string& value) = 0;
     virtual bool insert_header(int index, const std::string& name, const std::string& value) = 0;
     virtual bool delete_header(const std::string& name, int index) = 0;  // index: 1-based
+    // Replaces the value of the index-th (1-based) header `name`.
+    virtual bool change_header(const std::string& /*name*/, int /*index*/, const std::string& /*value*/) {
+        return false;
+    }
     virtual bool delete_rcpt(const std::string& rcpt) = 0;
     virtual bool add_rcpt(const std::string& rcpt) = 0;
     virtual bool quarantine(const std::string& reason) = 0;

@@ -5,6 +5,7 @@
 #include "milter/stages/identify.h"
 #include "milter/stages/return_path.h"
 #include "milter/stages/sandbox.h"
+#include "milter/stages/sendmail.h"
 #include "milter/stages/sign.h"
 #include "milter/stages/suppress.h"
 #include "milter/stages/track.h"
@@ -46,6 +47,7 @@ Pipeline::Pipeline() {
     stages_.push_back(std::make_unique<UnsubscribeStage>());
     stages_.push_back(std::make_unique<TrackStage>());
     stages_.push_back(std::make_unique<ReturnPathStage>());
+    stages_.push_back(std::make_unique<SendmailStage>());
     stages_.push_back(std::make_unique<SignStage>());
 }
 

@@ -9,8 +9,6 @@
 namespace outpost::milter {
 namespace {
 
-constexpr size_t kMaxLine = 998;
-
 bool clean(const std::string& v) {
     for (unsigned char c : v)
         if (c < 0x20 || c == 0x7f) return false;
@@ -53,18 +51,23 @@ std::vector<Header> unsubscribe_headers(const UnsubscribeLinks& links) {
     std::vector<Header> out;
     if (links.mailto.empty()) return out;
     // Folded at the comma (LF + space: the form milter header values take),
-    // so each URL sits on a line of its own.
-    const size_t room = kMaxLine - sizeof("List-Unsubscribe: ") + 1;
+    // so each URL sits on a line of its own, and every line stays within
+    // kMaxHeaderLine: an MTA folds a longer one after signing (Sendmail's
+    // esmtp mailer at 990 octets, Postfix at 998), which breaks the
+    // signature and the link. A one-click URL too long for its line (a very
+    // long recipient address) is left out, with its List-Unsubscribe-Post;
+    // the mailto URI carries no address and stays short.
+    const size_t name = sizeof("List-Unsubscribe: ") - 1;
     const std::string mailto = "<" + links.mailto + ">";
-    std::string value = mailto;
-    if (!links.https.empty()) value = "<" + links.https + ">,\n " + mailto;
-    const bool fits = links.https.size() + 3 <= room && mailto.size() + 1 <= room;
-    if (!fits || !clean(links.https) || !clean(mailto))
+    if (!clean(links.https) || !clean(mailto))
         throw Error(
             Exit::environment, "INTERNAL_ERROR",
             "List-Unsubscribe value would be invalid; check tracking.host and milter.unsubscribe_mailto");
-    out.push_back({"List-Unsubscribe", value});
-    if (!links.https.empty()) out.push_back({"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"});
+    const bool https = !links.https.empty() && name + links.https.size() + 3 <= kMaxHeaderLine &&
+                       1 + mailto.size() <= kMaxHeaderLine;
+    if (!https && name + mailto.size() > kMaxHeaderLine) return out;
+    out.push_back({"List-Unsubscribe", https ? "<" + links.https + ">,\n " + mailto : mailto});
+    if (https) out.push_back({"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"});
     return out;
 }
 

@@ -13,7 +13,10 @@
 // more gets no List-Unsubscribe). HOST is the domain's own tracking name
 // (records.tracking + "." + domain) once its CNAME verified, else
 // tracking.host; ADDR is milter.unsubscribe_mailto (at relay.hostname unless
-// it holds an '@'). The value is folded at the comma. Existing
+// it holds an '@'). The value is folded at the comma, and no line is longer
+// than kMaxHeaderLine octets: a one-click URL that would make its line
+// longer (a very long recipient address) is left out, with
+// List-Unsubscribe-Post, and the mailto URI alone is given. Existing
 // List-Unsubscribe / List-Unsubscribe-Post headers are kept as they are.
 //
 // The headers are decided at end of headers (the signer must see them before
@@ -33,6 +36,11 @@ public:
     StageResult end_of_headers(Message& m) override;
     StageResult end_of_message(Message& m) override;
 };
+
+// The longest header line (without CRLF) outpost writes: well under the
+// 990 octets at which Sendmail's esmtp mailer folds (L=990) and Postfix's
+// 998 (smtp_line_length_limit), both after the message is signed.
+inline constexpr size_t kMaxHeaderLine = 900;
 
 struct UnsubscribeLinks {
     std::string https;   // one-click URL ("" unless one recipient)

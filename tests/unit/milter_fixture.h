@@ -51,6 +51,16 @@ public:
             }
         return true;  // like the MTA: deleting a missing header is not an error
     }
+    bool change_header(const std::string& n, int idx, const std::string& v) override {
+        log.push_back("change " + n + " " + std::to_string(idx));
+        int seen = 0;
+        for (auto& h : headers)
+            if (milter::header_is(h.name, n.c_str()) && ++seen == idx) {
+                h.value = v;
+                return true;
+            }
+        return false;
+    }
     bool delete_rcpt(const std::string& r) override {
         deleted_rcpts.push_back(r);
         return true;
@@ -194,6 +204,7 @@ struct Send {
     int64_t now = 0;
     size_t chunk = 7;  // body streamed in small chunks
     bool mta_allows_body_change = true;  // SMFIF_CHGBODY negotiated
+    bool sendmail = false;               // the MTA is Sendmail (macro v)
 };
 
 inline Delivery send_message(const milter::Runtime& rt, const Send& s) {
@@ -201,6 +212,7 @@ inline Delivery send_message(const milter::Runtime& rt, const Send& s) {
     milter::Session session;
     session.rt = std::shared_ptr<const milter::Runtime>(&rt, [](const milter::Runtime*) {});
     session.client_addr = s.client;
+    session.sendmail = s.sendmail;
     session.txn.open = true;
     session.txn.queue_id = s.queue_id;
     session.txn.sasl_login = s.sasl;
