@@ -2,6 +2,9 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <climits>
+#include <cstdint>
+#include <cstring>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
@@ -62,6 +65,12 @@ const std::vector<Param>& params() {
         {"store.keys", Type::string, "/var/lib/outpost/keys", 0, 0, "",
          "DKIM private keys, one file per selector, mode 0600, never read by trackd",
          [](Config& c, const Value& v) { c.store.keys = S(v); }},
+
+        {"log.facility", Type::choice, "mail", 0, 0,
+         "mail|daemon|user|local0|local1|local2|local3|local4|local5|local6|local7",
+         "syslog facility of the daemons' and outpostctl ingest's lines (mail: beside Postfix's "
+         "in mail.log)",
+         [](Config& c, const Value& v) { c.log.facility = S(v); }},
 
         {"milter.listen", Type::string, "unix:/run/outpost/milter.sock", 0, 0, "",
          "milter socket: unix:PATH or inet:PORT@ADDR",
@@ -271,8 +280,15 @@ struct Where {
     }
 };
 
+// A problem at a place in the file (the loader goes on to the next key).
+struct PlacedError : Error {
+    PlacedError(const Where& w, const std::string& what)
+        : Error(Exit::config, "", w.str() + ": " + what), line(w.mark.line), column(w.mark.column) {}
+    int line, column;
+};
+
 [[noreturn]] void fail(const Where& w, const std::string& what) {
-    throw Error(Exit::config, "", w.str() + ": " + what);
+    throw PlacedError(w, what);
 }
 
 // Number with an optional unit suffix; returns false if not of that shape.
@@ -325,7 +341,8 @@ Value convert(const Param& p, const YAML::Node& n, const Where& w) {
     auto want = [&]() -> std::string { return std::string(p.key) + " must be " + type_name(p.type); };
     const bool list_type = p.type == Type::list || p.type == Type::ip_list;
     if (list_type) {
-        if (!n.IsSequence()) fail(w, want());
+        if (!n.IsSequence())
+            fail(w, want() + (n.IsScalar() ? ", not '" + scalar_text(n) + "'" : std::string()));
         std::vector<std::string> out;
         const auto choices = split_choices(p.choices);
         for (const auto& e : n) {
@@ -354,12 +371,13 @@ Value convert(const Param& p, const YAML::Node& n, const Where& w) {
             auto c = split_choices(p.choices);
             if (std::find(c.begin(), c.end(), s) == c.end())
                 fail(w, std::string(p.key) + ": '" + s + "' is not one of " + p.choices);
+            // (list entries are checked the same way above)
             return s;
         }
         case Type::boolean:
             if (s == "true" || s == "yes" || s == "on") return true;
             if (s == "false" || s == "no" || s == "off") return false;
-            fail(w, want());
+            fail(w, want() + ", not '" + s + "'");
         case Type::integer: {
             if (!number_with_unit(s, num, unit) || !unit.empty() || num != std::floor(num))
                 fail(w, want() + ", not '" + s + "'");
@@ -439,28 +457,162 @@ bool is_section(const std::string& prefix) {
     return false;
 }
 
+// Every problem found in one file, each "FILE:LINE:COL: what; fix".
+struct Problems {
+    struct Line {
+        int line, column;  // -1: no place (after those that have one)
+        std::string text;
+    };
+    std::vector<Line> found;
+    std::map<std::string, Where> where;  // the value of each key set in the file
+    void add(const PlacedError& e) { found.push_back({e.line, e.column, e.what()}); }
+    // In file order.
+    std::vector<std::string> lines() {
+        auto key = [](const Line& l) { return std::pair(l.line < 0 ? INT32_MAX : l.line, l.column); };
+        std::stable_sort(found.begin(), found.end(), [&](const Line& a, const Line& b) { return key(a) < key(b); });
+        std::vector<std::string> out;
+        for (auto& l : found) out.push_back(std::move(l.text));
+        return out;
+    }
+};
+
 void walk(Config& c, const YAML::Node& map, const std::string& prefix, const std::string& origin,
-          std::set<std::string>& seen) {
-    for (const auto& kv : map) {
+          std::set<std::string>& seen, Problems& problems) {
+    for (const auto& kv : map) try {
         Where w{origin, kv.first.Mark()};
         if (!kv.first.IsScalar()) fail(w, "keys must be plain words");
         const std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
         if (!seen.insert(key).second) fail(w, "'" + key + "' is set twice; keep one");
         if (const Param* p = find_param(key)) {
             Where vw{origin, kv.second.Mark()};
+            problems.where[key] = vw;
             p->set(c, convert(*p, kv.second, vw));
         } else if (is_section(key)) {
             if (kv.second.IsNull()) continue;
             if (!kv.second.IsMap())
                 fail(Where{origin, kv.second.Mark()},
                      "'" + key + "' is a section: it holds keys, not a value");
-            walk(c, kv.second, key, origin, seen);
+            walk(c, kv.second, key, origin, seen, problems);
         } else {
             fail(w, "unknown key '" + key + "'" + suggestion(key) +
-                        "; see config/outpost.example.yaml for every key");
+                        "; `outpostctl config example` prints every key (see outpost.yaml(5))");
         }
+    } catch (const PlacedError& e) {
+        problems.add(e);
     }
 }
+
+bool numeric_ip(const std::string& s) {
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+bool port_number(const std::string& p, long min) {
+    return !p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos &&
+           std::stol(p) >= min && std::stol(p) <= 65535;
+}
+
+bool host_chars(const std::string& s, const char* extra) {
+    if (s.empty()) return false;
+    for (unsigned char ch : s)
+        if (!(std::isalnum(ch) || ch == '.' || ch == '-' || std::strchr(extra, ch))) return false;
+    return true;
+}
+
+}  // namespace
+
+// The values the binaries would refuse when they use them: the same rules
+// as dns::Resolver (dns.upstream), outpost-milter's listener and runtime
+// (milter.listen, milter.socket_mode, the host names and addresses it
+// writes into messages) and outpost-trackd's listener (tracking.listen).
+// tests/unit/test_config_validation.cpp holds each binary to them.
+std::vector<ConfigProblem> validate_config(const Config& c) {
+    std::vector<ConfigProblem> out;
+    auto bad = [&](const char* key, const std::string& value, const std::string& why) {
+        out.push_back({key, std::string(key) + " = '" + value + "' " + why});
+    };
+    if (const std::string& u = c.dns.upstream; !u.empty()) {
+        const auto at = u.find('@');
+        if (!numeric_ip(u.substr(0, at)) || (at != std::string::npos && !port_number(u.substr(at + 1), 1)))
+            bad("dns.upstream", u,
+                "is not ADDR or ADDR@PORT (a numeric IPv4 or IPv6 address, port 1-65535, e.g. "
+                "127.0.0.1@5353); use \"\" to resolve recursively");
+    }
+    {
+        const std::string& l = c.milter.listen;
+        const auto colon = l.find(':');
+        const std::string scheme = l.substr(0, colon), rest = colon == std::string::npos ? "" : l.substr(colon + 1);
+        const char* fix = "; write unix:/PATH/TO/SOCKET or inet:PORT@ADDRESS, e.g. unix:/run/outpost/milter.sock";
+        if (colon == std::string::npos)
+            bad("milter.listen", l, std::string("has no socket type") + fix);
+        else if (scheme == "unix" || scheme == "local") {
+            if (rest.empty() || rest.front() != '/')
+                bad("milter.listen", l, std::string("needs an absolute socket path") + fix);
+            else if (rest.size() > 100)
+                bad("milter.listen", l, "has a socket path too long for a unix socket (at most 100 bytes)");
+        } else if (scheme == "inet" || scheme == "inet6") {
+            const std::string port = rest.substr(0, rest.find('@'));
+            char* end = nullptr;
+            const long p = std::strtol(port.c_str(), &end, 10);
+            if (port.empty() || *end || p < 1 || p > 65535)
+                bad("milter.listen", l, std::string("needs a port 1 to 65535") + fix);
+        } else {
+            bad("milter.listen", l, "has an unknown socket type '" + scheme + "'" + fix);
+        }
+    }
+    {
+        const std::string& m = c.milter.socket_mode;
+        char* end = nullptr;
+        const long mode = std::strtol(m.c_str(), &end, 8);
+        if (m.empty() || *end || mode < 0 || mode > 0777)
+            bad("milter.socket_mode", m, "is not an octal mode such as \"0660\" (0 to 0777)");
+    }
+    {
+        const std::string& t = c.tracking.listen;
+        const char* fix = "; write ADDRESS:PORT, e.g. 127.0.0.1:8080 or [::1]:8080";
+        const size_t colon = t.rfind(':');
+        std::string host = colon == std::string::npos ? "" : t.substr(0, colon);
+        const std::string port = colon == std::string::npos ? "" : t.substr(colon + 1);
+        const bool bracketed = !host.empty() && host.front() == '[';
+        if (colon == std::string::npos || colon == 0)
+            bad("tracking.listen", t, std::string("has no port") + fix);
+        else if (bracketed && (host.size() < 3 || host.back() != ']'))
+            bad("tracking.listen", t, std::string("has unbalanced brackets") + fix);
+        else if (!bracketed && host.find(':') != std::string::npos)
+            bad("tracking.listen", t, std::string("needs brackets around its IPv6 address") + fix);
+        else if (!port_number(port, 0))
+            bad("tracking.listen", t, std::string("needs a port 0 to 65535 (0 picks a free one)") + fix);
+        else {
+            if (bracketed) host = host.substr(1, host.size() - 2);
+            if (!numeric_ip(host.substr(0, host.find('%'))))
+                bad("tracking.listen", t, "needs a numeric IP address, not '" + host + "'" + fix);
+        }
+    }
+    if (!host_chars(c.tracking.host, ":"))
+        bad("tracking.host", c.tracking.host,
+            "is not a host name (letters, digits, '-', '.', an optional :PORT): it goes into https://HOST/u/...");
+    if (!host_chars(c.relay.hostname, ""))
+        bad("relay.hostname", c.relay.hostname, "is not a host name (letters, digits, '-' and '.')");
+    {
+        const std::string& m = c.milter.unsubscribe_mailto;
+        if (m.empty() || m.find_first_of("<>?%&\"\\ \t\r\n,;") != std::string::npos || m.find('@') != m.rfind('@'))
+            bad("milter.unsubscribe_mailto", m,
+                "must be a local part (at relay.hostname) or one address, without spaces or <>?%&\",;\\");
+    }
+    {
+        const std::string& r = c.milter.sandbox_recipient;
+        const auto at = r.find('@');
+        if (at == std::string::npos || at == 0 || at + 1 == r.size() ||
+            r.find_first_of("<> \t\r\n,;\"") != std::string::npos)
+            bad("milter.sandbox_recipient", r, "must be one address such as sandbox@relay.example.net");
+    }
+    if (c.store.keys == c.store.path)
+        out.push_back({"store.keys", "store.keys must differ from store.path ('" + c.store.path +
+                                         "'): keys are kept apart from the shared store"});
+    return out;
+}
+
+namespace {
 
 }  // namespace
 
@@ -481,15 +633,22 @@ Config parse_config(const std::string& text, const std::string& origin) {
     try {
         root = YAML::Load(text);
     } catch (const YAML::ParserException& e) {
-        fail(Where{origin, e.mark}, "YAML syntax: " + e.msg);
+        // Nothing after a syntax error can be read: this one problem.
+        throw ConfigError({PlacedError(Where{origin, e.mark}, "YAML syntax: " + e.msg).what()});
     }
     if (root.IsNull()) return c;
-    if (!root.IsMap()) fail(Where{origin, root.Mark()}, "the file must be a YAML mapping of sections");
+    if (!root.IsMap())
+        throw ConfigError(
+            {PlacedError(Where{origin, root.Mark()}, "the file must be a YAML mapping of sections").what()});
     std::set<std::string> seen;
-    walk(c, root, "", origin, seen);
-    if (c.store.keys == c.store.path)
-        fail(Where{origin, YAML::Mark::null_mark()},
-             "store.keys must differ from store.path: keys are kept apart from the shared store");
+    Problems problems;
+    walk(c, root, "", origin, seen, problems);
+    for (const auto& p : validate_config(c)) {
+        auto w = problems.where.find(p.key);
+        const Where at = w != problems.where.end() ? w->second : Where{origin, YAML::Mark::null_mark()};
+        problems.add(PlacedError(at, p.message));
+    }
+    if (!problems.found.empty()) throw ConfigError(problems.lines());
     return c;
 }
 

@@ -5,14 +5,17 @@
 // loader, the built-in defaults, `outpostctl config example` and
 // config/outpost.example.yaml all come from that table.
 //
-// Errors (unknown key, wrong type, out of range, YAML syntax) throw
-// outpost::Error(Exit::config) whose text is "FILE:LINE:COL: what; fix".
+// Errors (unknown key, wrong type, out of range, a value a binary would
+// refuse, YAML syntax) throw ConfigError (an outpost::Error, Exit::config)
+// listing every problem of the file, each "FILE:LINE:COL: what; fix".
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "store/error.h"
 
 namespace outpost {
 
@@ -27,6 +30,9 @@ struct Config {
         std::string path;  // LMDB environment directory
         std::string keys;  // DKIM private keys directory (mode 0700, files 0600)
     } store;
+    struct {
+        std::string facility;  // syslog facility name: mail, daemon, user, local0..local7
+    } log;
     struct {
         std::string listen;
         std::string user;
@@ -94,6 +100,34 @@ struct Config {
         HealthThresholds own, shared;
     } health;
 };
+
+// What load_config throws for a file with problems: every one found (not
+// only the first), in file order, each "FILE:LINE:COL: KEY ... what is
+// allowed"; what() is them joined by newlines. Exit::config.
+class ConfigError : public Error {
+public:
+    explicit ConfigError(std::vector<std::string> problems)
+        : Error(Exit::config, "", join(problems)), problems_(std::move(problems)) {}
+    const std::vector<std::string>& problems() const noexcept { return problems_; }
+
+private:
+    static std::string join(const std::vector<std::string>& v) {
+        std::string s;
+        for (const auto& l : v) s += (s.empty() ? "" : "\n") + l;
+        return s;
+    }
+    std::vector<std::string> problems_;
+};
+
+// A value the loader accepted by type and range but a binary would refuse
+// when it uses it (dns.upstream, milter.listen, milter.socket_mode,
+// tracking.listen, the host names and addresses the milter writes, store.keys
+// against store.path). parse_config runs it; the binaries may too.
+struct ConfigProblem {
+    std::string key;
+    std::string message;  // "KEY = 'VALUE' what is wrong; what is allowed"
+};
+std::vector<ConfigProblem> validate_config(const Config& c);
 
 // The built-in defaults (what a missing /etc/outpost/outpost.yaml means).
 Config default_config();

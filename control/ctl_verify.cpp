@@ -1,14 +1,18 @@
-// ctl_verify.cpp - `outpostctl domain verify DOMAIN | --all [--quiet] [--json]`.
+// ctl_verify.cpp - `outpostctl domain verify DOMAIN | --all [--quiet] [--json]`
+// and `outpostctl relay verify [--quiet] [--json]`.
 //
 // Asks DNS for every record of the domain(s) (dns/verify.h), saves the
 // results and the new status, and prints a table: one line per check, and
 // under each one that is not ok the record to publish. Exit status 0 only
 // when every domain checked is verified, else 7 (Exit::unverified).
+// `relay verify` does the same for the relay's own records (what `relay
+// records` prints; dns/relay_verify.h), which nothing stores.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 
 #include "control/ctl.h"
+#include "dns/relay_verify.h"
 #include "dns/verify.h"
 #include "store/error.h"
 
@@ -46,24 +50,28 @@ void print_changes(const VerifyReport& r) {
             s.c_str(), r.domain.name.c_str(), s.c_str());
 }
 
-void print_table(const VerifyReport& r) {
-    const Domain& d = r.domain;
-    std::printf("%s: %s", d.name.c_str(), to_string(d.status));
-    if (r.transition.from != r.transition.to) std::printf(" (was %s)", to_string(r.transition.from));
-    std::printf("\n");
+void print_checks(const std::vector<CheckResult>& checks) {
     size_t w_name = 5, w_host = 4;
-    for (const auto& c : d.checks) {
+    for (const auto& c : checks) {
         w_name = std::max(w_name, c.name.size());
         w_host = std::max(w_host, c.host.size());
     }
     const int wn = static_cast<int>(w_name), wh = static_cast<int>(w_host);
     std::printf("%-*s  %-8s  %-8s  %-*s  %s\n", wn, "CHECK", "STATUS", "REQUIRED", wh, "HOST", "FOUND");
-    for (const auto& c : d.checks) {
+    for (const auto& c : checks) {
         std::printf("%-*s  %-8s  %-8s  %-*s  %s\n", wn, c.name.c_str(), to_string(c.status),
                     c.required ? "yes" : "no", wh, c.host.c_str(), shorten(c.found, 100).c_str());
         if (c.status != CheckStatus::ok && !c.hint.empty())
             std::printf("%*s-> %s\n", wn + 2, "", c.hint.c_str());
     }
+}
+
+void print_table(const VerifyReport& r) {
+    const Domain& d = r.domain;
+    std::printf("%s: %s", d.name.c_str(), to_string(d.status));
+    if (r.transition.from != r.transition.to) std::printf(" (was %s)", to_string(r.transition.from));
+    std::printf("\n");
+    print_checks(d.checks);
     print_changes(r);
 }
 
@@ -102,6 +110,35 @@ void print_problems(const VerifyReport& r) {
 }
 
 }  // namespace
+
+void register_relay_verify_command(CLI::App& relay_cmd, Context& ctx) {
+    auto* c = relay_cmd.add_subcommand(
+        "verify", "check the relay's own records in DNS (exit 0 only when they are right, else 7)");
+    c->add_flag("--json", ctx.json, "JSON output");
+    c->add_flag("-q,--quiet", ctx.quiet, "print nothing but problems, on stderr (for cron)");
+    c->callback([&ctx] {
+        const Config& cfg = ctx.config();
+        const RelayVerification v = verify_relay(cfg);
+        ctx.exit_status = v.verified ? 0 : static_cast<int>(Exit::unverified);
+        if (ctx.json) {
+            std::cout << nlohmann::json{{"relay", cfg.relay.hostname},
+                                        {"verified", v.verified},
+                                        {"checks", v.checks}}
+                             .dump(2)
+                      << '\n';
+            return;
+        }
+        if (ctx.quiet) {
+            for (const auto& r : v.checks)
+                if (r.required && !check_passes(r.status))
+                    std::fprintf(stderr, "outpostctl: relay %s is not verified: %s %s: %s\n",
+                                 cfg.relay.hostname.c_str(), r.name.c_str(), to_string(r.status), r.hint.c_str());
+            return;
+        }
+        std::printf("relay %s: %s\n", cfg.relay.hostname.c_str(), v.verified ? "verified" : "not verified");
+        print_checks(v.checks);
+    });
+}
 
 void register_verify_commands(CLI::App& domain_cmd, Context& ctx) {
     struct Args {

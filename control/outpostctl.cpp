@@ -4,32 +4,50 @@
  *      suppression lists
  *
  * SYNOPSIS
- *      outpostctl [--config FILE] COMMAND [ARGS] [--json]
+ *      outpostctl [--config FILE] COMMAND [ARGS]
+ *      outpostctl -h|--help|--version
  *
  *      outpostctl domain add DOMAIN [--tenant T] [--shared]
  *              [--dmarc-policy none|quarantine|reject] [--rua ADDR]
  *              [--selector S] [--algorithm rsa|ed25519|both] [--rsa-bits N]
- *      outpostctl domain list|show DOMAIN|records DOMAIN [--format table|json|bind]
+ *              [--json]
+ *      outpostctl domain list [--removed] [--json]
+ *      outpostctl domain show DOMAIN [--json]
+ *      outpostctl domain records DOMAIN [--format table|json|bind] [--json]
  *      outpostctl domain set DOMAIN [--active on|off] [--track-opens on|off]
  *              [--track-clicks on|off] [--unsubscribe on|off]
  *              [--unsubscribe-footer on|off]
  *              [--dmarc-policy P] [--warmup-days N] [--daily-cap N]
- *      outpostctl domain verify DOMAIN | --all [--quiet]
+ *      outpostctl domain verify DOMAIN | --all [-q|--quiet] [--json]
  *      outpostctl domain dkim rotate DOMAIN [--algorithm A]
  *      outpostctl domain dkim retire DOMAIN SELECTOR
  *      outpostctl domain suspend DOMAIN [--reason TEXT]
- *      outpostctl domain remove|reinstate DOMAIN
- *      outpostctl relay records [--format table|json|bind]
- *      outpostctl tenant add|remove NAME; outpostctl tenant list
+ *      outpostctl domain reinstate DOMAIN
+ *      outpostctl domain remove DOMAIN
+ *      outpostctl relay records [--format table|json|bind] [--json]
+ *      outpostctl relay verify [-q|--quiet] [--json]
+ *      outpostctl tenant add NAME
+ *      outpostctl tenant list [--json]
+ *      outpostctl tenant remove NAME
  *      outpostctl key add NAME [--tenant T] [--allow DOMAIN...] [--sasl USER]
- *              [--cidr NET...] [--sandbox]
- *      outpostctl key list|show NAME|remove NAME
- *      outpostctl suppression add|remove DOMAIN ADDRESS; suppression list DOMAIN
- *      outpostctl config check|example
- *      outpostctl tracking init|rotate|show; outpostctl tracking retire KID
+ *              [--cidr NET...] [--sandbox] [--json]
+ *      outpostctl key list [--json]
+ *      outpostctl key show NAME [--json]
+ *      outpostctl key remove NAME
+ *      outpostctl suppression add DOMAIN ADDRESS [--reason TEXT]
+ *      outpostctl suppression remove DOMAIN ADDRESS
+ *      outpostctl suppression list DOMAIN [--json]
+ *      outpostctl config check
+ *      outpostctl config example
+ *      outpostctl tracking init
+ *      outpostctl tracking rotate
+ *      outpostctl tracking retire KID
+ *      outpostctl tracking show
  *      outpostctl stats [DOMAIN] [--days N] [--json]
  *      outpostctl events [DOMAIN] [--since T] [--type T] [--json]
  *      outpostctl ingest unsubscribe [--sender ADDR] < MESSAGE
+ *      outpostctl ingest dsn [--recipient ADDR] < MESSAGE
+ *      outpostctl ingest arf [--recipient ADDR] < MESSAGE
  *
  * DESCRIPTION
  *      outpostctl is the administrator's side of outpost. A domain is added
@@ -85,23 +103,32 @@
  *      store.keys (/var/lib/outpost/keys)   DKIM private keys
  *
  * EXIT STATUS
- *      0 success; 1 usage error; 2 not found; 3 conflict (already exists, or
- *      the state forbids it); 4 invalid value; 5 configuration error;
- *      6 environment error (store, key files, permissions); 7 `domain verify`
- *      ran but a domain is not verified; 75 (EX_TEMPFAIL) `ingest` could not
- *      write the store (Postfix retries).
+ *      One status per class of error, whatever the command (control/ctl.h):
+ *      0 success; 1 usage error: the command line is wrong (unknown or
+ *      missing command or option, missing or extra argument, a value an
+ *      option or argument does not take: on/off, numbers, choices, domain
+ *      names, addresses, networks; nothing to change); 2 not found; 3
+ *      conflict (already exists, or the state forbids it); 4 is no longer
+ *      used; 5 configuration error (every problem in the file, one line
+ *      each); 6 environment error (store, key files, permissions); 7
+ *      `domain verify` or `relay verify` checked and something is not
+ *      verified (a record missing or wrong, or DNS did not answer); 75
+ *      (EX_TEMPFAIL) `ingest` could not write the store (Postfix retries).
  *
  * SEE ALSO
- *      outpost-milter(8), outpost-trackd(8), config/outpost.example.yaml, README.md
+ *      outpost-milter(8), outpost-trackd(8), outpost.yaml(5) (`outpostctl
+ *      config example`), man/outpostctl.8, README.md
  */
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <iostream>
 
 #include "control/ctl.h"
 #include "control/lib/health.h"
 #include "dns/records.h"
+#include "dns/resolver.h"
 #include "store/warmup.h"
 
 namespace outpost::ctl {
@@ -123,19 +150,29 @@ std::string day_text(const std::string& d) {
 namespace {
 
 const char* kFooter =
-    "Exit status: 0 ok, 1 usage, 2 not found, 3 conflict, 4 invalid value,\n"
-    "5 configuration error, 6 environment error, 7 domain not verified.\n"
-    "Configuration: --config FILE, else $OUTPOST_CONFIG, else /etc/outpost/outpost.yaml.";
+    "Exit status: 0 ok, 1 usage (the command line is wrong, values included),\n"
+    "2 not found, 3 conflict, 5 configuration error, 6 environment error,\n"
+    "7 checked and not verified (domain verify, relay verify).\n"
+    "Configuration: --config FILE, else $OUTPOST_CONFIG, else /etc/outpost/outpost.yaml.\n"
+    "See outpostctl(8) and outpost.yaml(5).";
 
 std::optional<bool> on_off(const std::string& flag, const std::string& v) {
     if (v.empty()) return std::nullopt;
     if (v == "on" || v == "true" || v == "yes") return true;
     if (v == "off" || v == "false" || v == "no") return false;
-    throw Error(Exit::usage, "", flag + " takes on or off, not '" + v + "'");
+    throw Error(Exit::usage, "VALUE_INVALID", flag + " takes on or off, not '" + v + "'");
 }
 
 void print_json(const nlohmann::json& j) {
     std::cout << j.dump(2) << '\n';
+}
+
+// The domain's own setting, else the configuration's.
+int effective_warmup_days(const Domain& d, const Config& cfg) {
+    return d.warmup_days >= 0 ? d.warmup_days : cfg.warmup.days;
+}
+int64_t effective_daily_cap(const Domain& d, const Config& cfg) {
+    return d.daily_cap >= 0 ? d.daily_cap : cfg.warmup.cap;
 }
 
 HealthVerdict domain_health(Admin& a, const Domain& d, int64_t now) {
@@ -147,7 +184,9 @@ HealthVerdict domain_health(Admin& a, const Domain& d, int64_t now) {
 nlohmann::json domain_json(Admin& a, const Domain& d) {
     nlohmann::json j = d;
     const auto now = now_seconds();
-    j["warmup"] = {{"day", warmup_day(d, now)},
+    j["warmup"] = {{"days", effective_warmup_days(d, a.config())},
+                   {"daily_cap", effective_daily_cap(d, a.config())},
+                   {"day", warmup_day(d, now)},
                    {"limit_today", warmup_limit(d, a.config(), now)},
                    {"used_today", a.usage_today(d.name)}};
     j["health"] = health_json(domain_health(a, d, now));
@@ -187,21 +226,34 @@ void show_domain(Context& ctx, const std::string& name) {
                 d.unicode_name != d.name ? (" (" + d.unicode_name + ")").c_str() : "");
     std::printf("status:        %s%s%s\n", to_string(d.status), d.active ? "" : " (inactive)",
                 d.status == DomainStatus::suspended ? (": " + d.suspended_reason).c_str() : "");
-    std::printf("tenant:        %s%s\n", d.tenant.empty() ? "-" : d.tenant.c_str(),
-                d.shared ? " (shared with every tenant)" : "");
+    if (d.status == DomainStatus::suspended)
+        std::printf("suspended:     since %s: %s\n", format_time(d.status_changed_at).c_str(),
+                    d.suspended_reason.c_str());
+    std::printf("active:        %s\n", d.active ? "on" : "off (mail from it is refused: DOMAIN_INACTIVE)");
+    std::printf("tenant:        %s\n", d.tenant.empty() ? "-" : d.tenant.c_str());
+    std::printf("shared:        %s\n", d.shared ? "yes (usable by every tenant's keys)" : "no");
     std::printf("created:       %s\n", format_time(d.created_at).c_str());
     std::printf("verified:      %s\n", format_time(d.verified_at).c_str());
     std::printf("checked:       %s\n", format_time(d.checked_at).c_str());
-    const int64_t limit = warmup_limit(d, a.config(), now);
+    std::printf("status since:  %s\n", format_time(d.status_changed_at).c_str());
+    const Config& cfg = a.config();
+    const int64_t limit = warmup_limit(d, cfg, now);
+    const int days = effective_warmup_days(d, cfg);
+    const int64_t cap = effective_daily_cap(d, cfg);
+    std::printf("warmup days:   %d%s%s\n", days, days == 0 ? " (no warmup)" : "",
+                d.warmup_days < 0 ? " (config default warmup.days)" : "");
+    std::printf("daily cap:     %s%s\n", cap <= 0 ? "none after warmup" : std::to_string(cap).c_str(),
+                d.daily_cap < 0 ? " (config default warmup.cap)" : "");
     std::printf("warmup:        day %lld, today %lld of %s recipients\n",
                 static_cast<long long>(warmup_day(d, now)), static_cast<long long>(a.usage_today(d.name)),
                 limit < 0 ? "unlimited" : std::to_string(limit).c_str());
-    std::printf("tracking:      opens %s, clicks %s, unsubscribe %s%s, host %s\n",
-                d.track_opens ? "on" : "off", d.track_clicks ? "on" : "off", d.unsubscribe ? "on" : "off",
-                d.unsubscribe_footer ? " (footer)" : "",
-                tracking_host(d, a.config().records.tracking, a.config().tracking.host).c_str());
-    std::printf("dmarc policy:  %s%s\n", d.dmarc_policy.c_str(),
-                d.rua.empty() ? "" : (", reports to " + d.rua).c_str());
+    std::printf("tracking:      opens %s, clicks %s, host %s\n", d.track_opens ? "on" : "off",
+                d.track_clicks ? "on" : "off", tracking_host(d, cfg.records.tracking, cfg.tracking.host).c_str());
+    std::printf("unsubscribe:   %s, footer %s\n", d.unsubscribe ? "on" : "off",
+                d.unsubscribe_footer ? "on" : "off");
+    std::printf("dmarc policy:  %s\n", d.dmarc_policy.c_str());
+    std::printf("dmarc rua:     %s\n", d.rua.empty() ? "-" : d.rua.c_str());
+    if (!d.existing_spf.empty()) std::printf("existing spf:  %s (merged into the advice)\n", d.existing_spf.c_str());
     print_health(domain_health(a, d, now));
     std::printf("selectors:\n");
     for (const auto& s : d.selectors)
@@ -247,6 +299,7 @@ void add_relay_commands(CLI::App& app, Context& ctx) {
         else
             std::cout << records_table(rs);
     });
+    register_relay_verify_command(*relay, ctx);
 }
 
 void add_domain_commands(CLI::App& app, Context& ctx) {
@@ -425,8 +478,8 @@ void add_tenant_commands(CLI::App& app, Context& ctx) {
     list->callback([&ctx] {
         auto ts = ctx.admin().tenants();
         if (ctx.json) return print_json(ts);
-        for (const auto& t : ts)
-            std::printf("%-24s created %s\n", t.name.c_str(), format_time(t.created_at).c_str());
+        std::printf("%-24s %s\n", "TENANT", "CREATED");
+        for (const auto& t : ts) std::printf("%-24s %s\n", t.name.c_str(), format_time(t.created_at).c_str());
     });
     auto* rm = tenant->add_subcommand("remove", "remove a tenant with no domains or keys");
     rm->add_option("name", name, "tenant name")->required();
@@ -442,7 +495,8 @@ void print_key(const ApiKey& k) {
         for (const auto& e : v) s += (s.empty() ? "" : ", ") + e;
         return s.empty() ? std::string("-") : s;
     };
-    std::printf("key:       %s%s\n", k.name.c_str(), k.sandbox ? " (sandbox)" : "");
+    std::printf("key:       %s\n", k.name.c_str());
+    std::printf("sandbox:   %s\n", k.sandbox ? "yes (mail is diverted; domains need not be verified)" : "no");
     std::printf("tenant:    %s\n", k.tenant.empty() ? "-" : k.tenant.c_str());
     std::printf("domains:   %s\n",
                 k.allowed_domains.empty() ? "(all of its tenant's)" : join(k.allowed_domains).c_str());
@@ -492,12 +546,16 @@ void add_key_commands(CLI::App& app, Context& ctx) {
             for (const auto& k : ks) a.push_back(key_json(k));
             return print_json(a);
         }
-        std::printf("%-20s %-12s %-8s %s\n", "KEY", "TENANT", "SANDBOX", "DOMAINS");
+        std::printf("%-20s %-12s %-8s %-16s %-24s %s\n", "KEY", "TENANT", "SANDBOX", "SASL", "NETWORKS",
+                    "DOMAINS");
         for (const auto& k : ks) {
-            std::string ds;
+            std::string ds, nets;
             for (const auto& d : k.allowed_domains) ds += (ds.empty() ? "" : ",") + d;
-            std::printf("%-20s %-12s %-8s %s\n", k.name.c_str(), k.tenant.empty() ? "-" : k.tenant.c_str(),
-                        k.sandbox ? "yes" : "no", ds.empty() ? "(tenant's)" : ds.c_str());
+            for (const auto& c : k.cidrs) nets += (nets.empty() ? "" : ",") + c;
+            std::printf("%-20s %-12s %-8s %-16s %-24s %s\n", k.name.c_str(),
+                        k.tenant.empty() ? "-" : k.tenant.c_str(), k.sandbox ? "yes" : "no",
+                        k.sasl.empty() ? "-" : k.sasl.c_str(), nets.empty() ? "-" : nets.c_str(),
+                        ds.empty() ? "(tenant's)" : ds.c_str());
         }
     });
     auto* show = key->add_subcommand("show", "show a key");
@@ -549,20 +607,52 @@ void add_suppression_commands(CLI::App& app, Context& ctx) {
             }
             return print_json(a);
         }
-        for (auto& [addr, e] : all)
-            std::printf("%-40s %-12s %s\n", addr.c_str(), e.value("reason", "").c_str(),
-                        format_time(e.value("at", int64_t(0))).c_str());
+        std::printf("%-40s %-20s %s\n", "ADDRESS", "SUPPRESSED", "REASON");
+        for (auto& [addr, e] : all) {
+            // The reason given (manual, bounce, complaint, unsubscribe, or
+            // --reason's text), with the detail the automatic ones keep.
+            std::string why = e.value("reason", "-");
+            const std::string detail = e.value("detail", e.value("source", ""));
+            if (!detail.empty()) why += " (" + detail + ")";
+            std::printf("%-40s %-20s %s\n", addr.c_str(), format_time(e.value("at", int64_t(0))).c_str(),
+                        why.c_str());
+        }
     });
 }
 
 void add_config_commands(CLI::App& app, Context& ctx) {
     auto* cfg = app.add_subcommand("config", "check or print the configuration");
     cfg->require_subcommand(1);
-    cfg->add_subcommand("check", "load the configuration, open the store, read every DKIM key")
+    cfg->add_subcommand("check",
+                        "load the configuration (every problem, one line each), set up the resolver, "
+                        "open the store, read every DKIM key")
         ->callback([&ctx] {
+            // The loader lists every problem of the file (exit 5). Then what
+            // the binaries set up from it: each failure is reported, and the
+            // next one is still tried.
             const Config& c = ctx.config();
-            const size_t keys = ctx.admin().check_keys();
-            std::cout << c.source << ": ok (store " << c.store.path << ", " << keys << " DKIM keys)\n";
+            std::vector<Error> problems;
+            auto attempt = [&](const std::function<void()>& f) {
+                try {
+                    f();
+                } catch (const Error& e) {
+                    problems.push_back(e);
+                }
+            };
+            // What `domain verify` and `relay verify` build: dns.upstream, dns.trust_anchor.
+            attempt([&] { dns::Resolver r(dns::resolver_options(c)); });
+            size_t keys = 0;
+            attempt([&] { keys = ctx.admin().check_keys(); });
+            if (problems.empty()) {
+                std::cout << c.source << ": ok (store " << c.store.path << ", " << keys << " DKIM keys)\n";
+                return;
+            }
+            Exit worst = Exit::environment;
+            for (const auto& e : problems) {
+                std::fprintf(stderr, "outpostctl: %s\n", e.what());
+                if (e.status() == Exit::config) worst = Exit::config;
+            }
+            ctx.exit_status = static_cast<int>(worst);
         });
     cfg->add_subcommand("example", "print an example configuration with every key")->callback([] {
         std::cout << example_config();
@@ -602,11 +692,19 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        app.exit(e);
+        std::fprintf(stderr, "outpostctl: %s\n",
+                     ctl::usage_error_line(app, std::vector<std::string>(argv + 1, argv + argc), e).c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {
-        std::fprintf(stderr, "outpostctl: %s\n", e.what());
-        return static_cast<int>(e.status());
+        // One line per problem (a configuration file may have several).
+        std::string text = e.what();
+        for (size_t start = 0; start <= text.size();) {
+            size_t nl = text.find('\n', start);
+            if (nl == std::string::npos) nl = text.size();
+            if (nl > start) std::fprintf(stderr, "outpostctl: %s\n", text.substr(start, nl - start).c_str());
+            start = nl + 1;
+        }
+        return ctl::exit_status(e.status());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "outpostctl: internal error: %s\n", e.what());
         return static_cast<int>(Exit::environment);

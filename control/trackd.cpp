@@ -6,6 +6,7 @@
  * SYNOPSIS
  *      outpost-trackd [--config FILE] [-f|--foreground]
  *      outpost-trackd [--config FILE] --check-config
+ *      outpost-trackd -h|--help|--version
  *
  * DESCRIPTION
  *      outpost-trackd answers the links outpost-milter puts into mail. It
@@ -52,9 +53,12 @@
  *      ones wait in the listen queue. Responses carry
  *      "Server: outpost-trackd".
  *
- *      -f, --foreground  log to stderr instead of syslog (for systemd
- *                        Type=simple and tests). outpost-trackd never
- *                        forks: run it under a supervisor.
+ *      --config FILE     the configuration (default $OUTPOST_CONFIG, else
+ *                        /etc/outpost/outpost.yaml; see outpost.yaml(5)).
+ *      -f, --foreground  log to stderr (development, tests) instead of
+ *                        syslog (ident outpost-trackd, facility
+ *                        log.facility: mail by default). outpost-trackd
+ *                        never forks: run it under a supervisor.
  *      --check-config    load the configuration, the tracking secrets and
  *                        the store, check tracking.listen and
  *                        tracking.user, print "ok", exit.
@@ -116,12 +120,12 @@
  *      tracking.secret_file, tracking.open_lifetime,
  *      tracking.click_lifetime, tracking.unsubscribe_lifetime,
  *      tracking.max_connections, tracking.timeout, records.tracking,
- *      store.path. `outpostctl config example` prints them all with their
- *      defaults.
+ *      store.path, log.facility. outpost.yaml(5) describes them;
+ *      `outpostctl config example` prints them all with their defaults.
  *
  * SEE ALSO
  *      outpost-milter(8), outpostctl(8) (tracking, suppression),
- *      DESIGN.md "Tracking and unsubscribe",
+ *      outpost.yaml(5), man/outpost-trackd.8 (the full manual),
  *      store/stats.h
  */
 #include <CLI/CLI.hpp>
@@ -169,6 +173,7 @@ void reload(Handler& handler, const std::string& config_path) {
             next.tracking.user != old->config.tracking.user || next.store.path != old->config.store.path)
             log_warning(
                 "SIGHUP: tracking.listen, tracking.user and store.path changes take effect at restart");
+        log_facility(next.log.facility);
         const std::string source = next.source;
         auto settings = load_settings(std::move(next));
         const size_t n = settings->keys.size();
@@ -195,6 +200,7 @@ int check(const std::string& config_path) {
 
 int run(const std::string& config_path) {
     Config cfg = load_config(config_path);
+    log_facility(cfg.log.facility);
     // As root: the socket, the secrets and the store; then tracking.user.
     Server server(cfg.tracking.listen);
     auto settings = load_settings(cfg);
@@ -233,7 +239,7 @@ int main(int argc, char** argv) try {
         "GET /healthz, GET /tls-ask?domain=HOST (TLS proxy's on-demand question).\n"
         "Signals: SIGHUP reloads the configuration and secrets, SIGTERM/SIGINT stop.\n"
         "Exit status: 0 ok, 1 usage, 5 configuration error, 6 environment error.\n"
-        "See the manual page at the top of control/trackd.cpp, and DESIGN.md.");
+        "See outpost-trackd(8) and outpost.yaml(5).");
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -47,11 +47,21 @@ std::vector<DnsRecord> domain_records(const Domain& d, const Config& cfg) {
             if (r == check) return true;
         return false;
     };
+    // What each optional record is for, and whether this domain uses it:
+    // a record not required for "verified" says so in its note.
+    auto optional_note = [](bool required, const std::string& why, const std::string& note) {
+        return required ? note : "optional (" + why + "): " + note;
+    };
     for (const auto& s : d.selectors) {
         if (s.state == SelectorState::retired) continue;
         std::string note = "DKIM public key, selector " + s.name + " (" + to_string(s.state) + ")";
+        // A retiring selector no longer signs: keep it until mail signed
+        // with it has been delivered, then `domain dkim retire`.
+        const bool req = required("dkim") && s.state != SelectorState::retiring;
         rs.push_back({"dkim", "TXT", s.name + "._domainkey." + d.name,
-                      dkim_txt_value(s.algorithm, s.public_key), required("dkim"), note});
+                      dkim_txt_value(s.algorithm, s.public_key), req,
+                      optional_note(req, "retiring: no longer signs; keep it until mail signed with it is delivered",
+                                    note)});
     }
     const std::string spf = spf_record(d.existing_spf, cfg.relay.spf_include);
     rs.push_back({"spf", "TXT", d.name, spf, required("spf"),
@@ -61,14 +71,28 @@ std::vector<DnsRecord> domain_records(const Domain& d, const Config& cfg) {
     std::string dmarc = "v=DMARC1; p=" + d.dmarc_policy;
     if (!d.rua.empty()) dmarc += "; rua=mailto:" + d.rua;
     rs.push_back({"dmarc", "TXT", "_dmarc." + d.name, dmarc, required("dmarc"),
-                  "DMARC policy; receivers act on SPF/DKIM alignment"});
+                  optional_note(required("dmarc"), "not in verify.required",
+                                "DMARC policy; receivers act on SPF/DKIM alignment") +
+                      (d.rua.empty() ? "; rua= (aggregate reports) is optional and not set "
+                                       "(domain add --rua ADDR)"
+                                     : "; its rua= (aggregate reports to " + d.rua + ") is optional")});
     const std::string mf = cfg.records.mailfrom + "." + d.name;
-    rs.push_back({"mailfrom", "MX", mf, "10 " + cfg.relay.bounce_host, required("mailfrom"),
-                  "bounces for the MAIL FROM (return-path) subdomain come back to the relay"});
-    rs.push_back({"mailfrom", "TXT", mf, spf_record("", cfg.relay.spf_include), required("mailfrom"),
-                  "SPF for the MAIL FROM subdomain"});
-    rs.push_back({"tracking", "CNAME", cfg.records.tracking + "." + d.name, cfg.tracking.host,
-                  required("tracking"), "branded host for click, open and unsubscribe links"});
+    const bool mf_req = required("mailfrom");
+    const std::string mf_why =
+        "without it mail keeps its envelope sender: no VERP bounces, and SPF aligns only through the From "
+        "domain";
+    rs.push_back({"mailfrom", "MX", mf, "10 " + cfg.relay.bounce_host, mf_req,
+                  optional_note(mf_req, mf_why,
+                                "bounces for the MAIL FROM (return-path) subdomain come back to the relay")});
+    rs.push_back({"mailfrom", "TXT", mf, spf_record("", cfg.relay.spf_include), mf_req,
+                  optional_note(mf_req, mf_why, "SPF for the MAIL FROM subdomain")});
+    const bool tr_req = required("tracking");
+    const bool tracks = d.track_opens || d.track_clicks || d.unsubscribe || d.unsubscribe_footer;
+    rs.push_back({"tracking", "CNAME", cfg.records.tracking + "." + d.name, cfg.tracking.host, tr_req,
+                  optional_note(tr_req,
+                                tracks ? "without it links use " + cfg.tracking.host
+                                       : "opens, clicks and unsubscribe links are off for this domain",
+                                "branded host for click, open and unsubscribe links")});
     return rs;
 }
 
@@ -91,15 +115,16 @@ std::string records_table(const std::vector<DnsRecord>& rs) {
         o << pad("", w_purpose) << "  " << pad("", w_type) << "  " << pad("", w_host) << "  ; " << r.note
           << '\n';
     }
-    o << "(* optional: unlocks VERP bounces, tracking or branded tracking links)\n";
+    o << "(* optional: not needed for the domain to be verified; the note says what it adds)\n";
     return o.str();
 }
 
 nlohmann::json records_json(const std::vector<DnsRecord>& rs) {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& r : rs) {
-        nlohmann::json j = {{"purpose", r.purpose}, {"type", r.type},         {"host", r.host},
-                            {"value", r.value},     {"required", r.required}, {"note", r.note}};
+        nlohmann::json j = {{"purpose", r.purpose},   {"type", r.type},         {"host", r.host},
+                            {"value", r.value},       {"required", r.required}, {"optional", !r.required},
+                            {"note", r.note}};
         if (r.type == "TXT") j["strings"] = split_txt(r.value);
         a.push_back(j);
     }

@@ -1,6 +1,7 @@
 // admin.cpp - the domain lifecycle, tenants, keys and suppression.
 #include "control/lib/admin.h"
 
+#include <netinet/in.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -432,7 +433,20 @@ std::pair<ApiKey, std::string> Admin::add_key(const std::string& name, const Add
         auto parsed = Cidr::parse(c);
         if (!parsed)
             throw Error(Exit::invalid, "CIDR_INVALID",
-                        "'" + c + "' is not a network such as 192.0.2.0/24 or 2001:db8::/32");
+                        "--cidr '" + c + "' is not a network such as 192.0.2.0/24 or 2001:db8::/32");
+        // Host bits set (10.0.0.1/8): refused rather than guessed, since it
+        // may mean the network 10.0.0.0/8 or the one host 10.0.0.1/32.
+        Cidr net = *parsed;
+        for (int bit = net.prefix; bit < (net.family == AF_INET ? 32 : 128); ++bit)
+            net.addr[static_cast<size_t>(bit / 8)] &= static_cast<unsigned char>(~(0x80u >> (bit % 8)));
+        if (net.addr != parsed->addr) {
+            Cidr host = *parsed;
+            host.prefix = host.family == AF_INET ? 32 : 128;
+            throw Error(Exit::invalid, "CIDR_HOST_BITS",
+                        "--cidr " + c + " has host bits set after the /" + std::to_string(parsed->prefix) +
+                            "; write the network --cidr " + net.str() + ", or --cidr " + host.str() +
+                            " for the one host");
+        }
         k.cidrs.push_back(parsed->str());
     }
     for (const auto& a : o.allow) k.allowed_domains.push_back(normalize_domain(a).ascii);
@@ -492,6 +506,11 @@ void Admin::remove_key(const std::string& name) {
 
 void Admin::suppress(const std::string& domain_in, const std::string& address, const std::string& reason) {
     const std::string addr = normalize_address(address);
+    // Kept with the entry and printed by `suppression list`: one printable line.
+    if (reason.empty() || reason.size() > 200 ||
+        std::any_of(reason.begin(), reason.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+        throw Error(Exit::usage, "VALUE_INVALID",
+                    "--reason must be 1 to 200 characters on one line, e.g. --reason \"asked by phone\"");
     const std::string name = normalize_domain(domain_in).ascii;
     auto t = store_.write();
     auto d = store_.domain(t, name);
