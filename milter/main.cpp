@@ -6,6 +6,7 @@
  * SYNOPSIS
  *      outpost-milter [--config FILE] [-f|--foreground] [--debug]
  *      outpost-milter [--config FILE] --check-config
+ *      outpost-milter -h|--help|--version
  *
  * DESCRIPTION
  *      outpost-milter sits inline in the MTA (Postfix smtpd_milters and
@@ -39,9 +40,9 @@
  *
  *      Decisions are taken at end of headers, so refused mail never sends
  *      its body. Every refusal is an SMTP reply with an enhanced status code
- *      and a reason token first (DESIGN.md, "SMTP replies"); outpost's own
- *      faults are 451 4.3.0, so mail that should be signed is never passed
- *      unsigned. With Postfix's milter_default_action = tempfail, a stopped
+ *      and a reason token first (see SMTP REPLIES in outpost-milter(8));
+ *      outpost's own faults are 451 4.3.0, so mail that should be signed is
+ *      never passed unsigned. With Postfix's milter_default_action = tempfail, a stopped
  *      milter delays mail and never loses it.
  *
  *      Changes made with outpostctl (domains, keys, suppressions) take
@@ -51,15 +52,20 @@
  *      refused. Counters are written without fsync and synced once a
  *      second.
  *
- *      -f, --foreground  stay in the foreground and log to stderr (for
- *                        systemd Type=simple and tests); otherwise log to
- *                        syslog (facility mail). outpost-milter never forks:
- *                        run it under a supervisor.
+ *      --config FILE     the configuration (default $OUTPOST_CONFIG, else
+ *                        /etc/outpost/outpost.yaml; see outpost.yaml(5)).
+ *      -f, --foreground  log to stderr (development, tests; a UTC time
+ *                        stamp per line, none when stderr is the systemd
+ *                        journal) instead of syslog (ident outpost-milter,
+ *                        facility log.facility: mail by default).
+ *                        outpost-milter never forks: run it under a
+ *                        supervisor.
  *      --check-config    load the configuration, become milter.user (if
  *                        started as root), open the store, read every
  *                        signing key and the tracking secrets, print "ok" or
  *                        each problem, and exit.
  *      --debug           also log debug lines.
+ *      -h, --help, --version  print the options, or the version, and exit.
  *
  *      Signals: SIGHUP reloads the configuration and the tracking secrets
  *      atomically (connections keep the generation they started with; a
@@ -112,21 +118,24 @@
  *        4XyZ2: decision=reject reply="550 5.7.1" reason=DOMAIN_NOT_FOUND ...
  *        4XyZ3: decision=pass reason=unmanaged from=cron@host.example ...
  *      An accepted message also names what the track stage did
- *      (tracked=links:2,pixel, tracked=too-large) and return_path=verp.
+ *      (tracked=links:2,pixel, tracked=too-large) and return_path=verp;
  *      and one line per internal error, naming the stage.
  *
  * CONFIGURATION PARAMETERS
  *      milter.listen, milter.user, milter.socket_mode, milter.socket_group,
- *      milter.unauthenticated, milter.pending_action,
+ *      milter.unauthenticated, milter.unmanaged, milter.pending_action,
  *      milter.sandbox_recipient, milter.sandbox_mode,
  *      milter.unsubscribe_mailto, milter.drain_timeout, store.path,
- *      store.keys, warmup.days, warmup.first_day, warmup.cap,
- *      tracking.host, tracking.secret_file, relay.hostname.
+ *      store.keys, log.facility, warmup.days, warmup.first_day, warmup.cap,
+ *      tracking.host, tracking.secret_file, tracking.max_bytes,
+ *      relay.hostname, relay.verp_prefix, records.mailfrom,
+ *      records.tracking. outpost.yaml(5) describes them;
  *      `outpostctl config example` prints them all with their defaults.
  *
  * SEE ALSO
- *      outpostctl(8), DESIGN.md, contrib/postfix/, contrib/sendmail/,
- *      contrib/systemd/outpost-milter.service
+ *      outpostctl(8), outpost-trackd(8), outpost.yaml(5),
+ *      man/outpost-milter.8 (the full manual), contrib/postfix/,
+ *      contrib/sendmail/, contrib/systemd/outpost-milter.service
  */
 #include <grp.h>
 #include <libmilter/mfapi.h>
@@ -201,6 +210,7 @@ void drop_privileges(const std::string& user) {
 int run(const std::string& config_path, bool foreground, bool debug, bool check_only) {
     log_open("outpost-milter", foreground || check_only, debug);
     auto cfg = std::make_shared<const Config>(load_config(config_path));
+    log_facility(cfg->log.facility);
 
     if (check_only) {
         // Check as the user the milter runs as: what matters is whether
@@ -278,6 +288,7 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
                     next_cfg->milter.user != old->config->milter.user)
                     log_warning("SIGHUP: milter.listen and milter.user changes take effect at restart");
                 set_runtime(make_runtime(next_cfg, old.get()));
+                log_facility(next_cfg->log.facility);
                 log_info("reloaded configuration from " + next_cfg->source);
             } catch (const std::exception& e) {
                 log_error(std::string("SIGHUP: configuration not reloaded, keeping the old one: ") +
@@ -381,7 +392,7 @@ int main(int argc, char** argv) try {
     app.footer(
         "Signals: SIGHUP reloads the configuration, SIGTERM drains and stops.\n"
         "Exit status: 0 ok, 1 usage, 5 configuration error, 6 environment error.\n"
-        "See the manual page at the top of milter/main.cpp, and DESIGN.md.");
+        "See outpost-milter(8) and outpost.yaml(5).");
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
