@@ -24,6 +24,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import pwd
 import shutil
 import signal
@@ -436,7 +437,15 @@ class TrackdDaemon(unittest.TestCase):
         self.assertIn("tracking.listen", err)
 
     def test_bad_config(self):
-        op = self.installation(listen="localhost").setup_store()
+        # The loader refuses a listen without a port (so outpostctl does too):
+        # set up with a good one, then break it.
+        op = self.installation().setup_store()
+        with open(op.config) as f:
+            text = f.read()
+        text, n = re.subn(r"(?m)^(\s*listen:).*$", r"\1 localhost", text)
+        assert n == 1, text
+        with open(op.config, "w") as f:
+            f.write(text)
         rc, err = self.start_error(op)
         self.assertEqual(rc, EXIT_CONFIG, err)
         self.assertTrue(err.startswith("outpost-trackd: CONFIG_INVALID: "), err)
