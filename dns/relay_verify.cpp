@@ -21,43 +21,6 @@ namespace {
 using dns::Answer;
 using dns::RRType;
 
-std::string dq(const std::string& s) {
-    return "\"" + s + "\"";
-}
-
-std::string joined(const std::vector<std::string>& v, const std::string& sep) {
-    std::string s;
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-    return s;
-}
-
-std::string decoration(const Answer& a) {
-    std::string s;
-    if (a.chain.size() > 1) s += " [via CNAME " + a.chain_text() + "]";
-    if (a.dnssec != dns::Dnssec::unchecked) s += std::string(" [DNSSEC ") + dns::to_string(a.dnssec) + "]";
-    return s;
-}
-
-void note_dnssec(CheckResult& c, const Answer& a) {
-    if (a.dnssec == dns::Dnssec::unchecked) return;
-    const std::string st = dns::to_string(a.dnssec);
-    auto rank = [](const std::string& x) { return x == "bogus" ? 0 : x == "insecure" ? 1 : 2; };
-    if (c.dnssec.empty() || rank(st) < rank(c.dnssec)) c.dnssec = st;
-}
-
-std::string dns_failure(const Answer& a) {
-    std::string s = std::string("DNS ") + dns::to_string(a.rcode);
-    if (!a.why.empty()) s += " (" + a.why + ")";
-    return s;
-}
-
-std::string dns_error_hint(const Answer& a) {
-    return "the look-up of " + std::string(dns::to_string(a.query.type)) + " " + a.query.name + " failed (" +
-           (a.why.empty() ? dns::to_string(a.rcode) : a.why) +
-           "); nothing was concluded about this record: run `outpostctl relay verify` again later, "
-           "or check dns.upstream";
-}
-
 // The same address, whatever its spelling (2001:db8::10 = 2001:DB8:0::10).
 bool same_ip(const std::string& a, const std::string& b) {
     std::array<unsigned char, 16> x{}, y{};
@@ -103,7 +66,7 @@ RelayVerification verify_relay(const Config& cfg) {
         if (a.failed()) {
             c.status = CheckStatus::error;
             c.found = dns_failure(a);
-            c.hint = dns_error_hint(a);
+            c.hint = dns_error_hint(a, "outpostctl relay verify");
         } else if (recs.empty()) {
             c.status = CheckStatus::missing;
             c.found = a.ok() ? "no v=spf1 record among " + std::to_string(a.values.size()) + " TXT records"
@@ -181,7 +144,7 @@ RelayVerification verify_relay(const Config& cfg) {
         if (a.failed()) {
             c.status = CheckStatus::error;
             c.found = dns_failure(a);
-            c.hint = dns_error_hint(a);
+            c.hint = dns_error_hint(a, "outpostctl relay verify");
         } else {
             std::vector<std::string> missing;
             for (const auto& ip : ips)

@@ -13,11 +13,56 @@
 #include "store/store.h"
 
 namespace outpost {
-namespace {
 
 using dns::Answer;
 using dns::Query;
 using dns::RRType;
+
+// ---- answer text, shared with relay verification (dns/verify.h) ----
+
+std::string dq(const std::string& s) {
+    return "\"" + s + "\"";
+}
+
+std::string joined(const std::vector<std::string>& v, const std::string& sep) {
+    std::string s;
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+    return s;
+}
+
+std::string dns_failure(const Answer& a) {
+    std::string s = std::string("DNS ") + dns::to_string(a.rcode);
+    if (!a.why.empty()) s += " (" + a.why + ")";
+    return s;
+}
+
+std::string dns_error_hint(const Answer& a, const std::string& rerun) {
+    return "the look-up of " + std::string(dns::to_string(a.query.type)) + " " + a.query.name + " failed (" +
+           (a.why.empty() ? dns::to_string(a.rcode) : a.why) +
+           "); nothing was concluded about this record: run `" + rerun + "` again later, "
+           "or check dns.upstream";
+}
+
+// " [via CNAME a -> b] [DNSSEC secure]" decorations for `found`.
+std::string decoration(const Answer& a) {
+    std::string s;
+    if (a.chain.size() > 1) s += " [via CNAME " + a.chain_text() + "]";
+    if (a.dnssec != dns::Dnssec::unchecked) s += std::string(" [DNSSEC ") + dns::to_string(a.dnssec) + "]";
+    return s;
+}
+
+void note_dnssec(CheckResult& c, const std::string& st) {
+    if (st.empty()) return;
+    auto rank = [](const std::string& x) { return x == "bogus" ? 0 : x == "insecure" ? 1 : 2; };
+    if (c.dnssec.empty() || rank(st) < rank(c.dnssec)) c.dnssec = st;
+}
+void note_dnssec(CheckResult& c, const Answer& a) {
+    if (a.dnssec != dns::Dnssec::unchecked) note_dnssec(c, dns::to_string(a.dnssec));
+}
+
+namespace {
+
+const std::string kRerun = "outpostctl domain verify";
 
 std::string lower(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(),
@@ -71,16 +116,6 @@ std::vector<std::string> colon_list(const std::string& v) {
     return out;
 }
 
-std::string dq(const std::string& s) {
-    return "\"" + s + "\"";
-}
-
-std::string joined(const std::vector<std::string>& v, const std::string& sep) {
-    std::string s;
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-    return s;
-}
-
 bool required_check(const Config& cfg, const std::string& check) {
     return std::find(cfg.verify.required.begin(), cfg.verify.required.end(), check) !=
            cfg.verify.required.end();
@@ -98,37 +133,8 @@ bool selector_required(const Domain& d, const Selector& s) {
     return s.state == SelectorState::active || (s.state == SelectorState::pending && !has_active(d));
 }
 
-std::string dns_failure(const Answer& a) {
-    std::string s = std::string("DNS ") + dns::to_string(a.rcode);
-    if (!a.why.empty()) s += " (" + a.why + ")";
-    return s;
-}
-
-std::string dns_error_hint(const Answer& a) {
-    return "the look-up of " + std::string(dns::to_string(a.query.type)) + " " + a.query.name + " failed (" +
-           (a.why.empty() ? dns::to_string(a.rcode) : a.why) +
-           "); nothing was concluded about this record: run `outpostctl domain verify` again later, "
-           "or check dns.upstream";
-}
-
-// " [via CNAME a -> b] [DNSSEC secure]" decorations for `found`.
-std::string decoration(const Answer& a) {
-    std::string s;
-    if (a.chain.size() > 1) s += " [via CNAME " + a.chain_text() + "]";
-    if (a.dnssec != dns::Dnssec::unchecked) s += std::string(" [DNSSEC ") + dns::to_string(a.dnssec) + "]";
-    return s;
-}
-
 // Records in c.dnssec the weakest DNSSEC state of the answers a check read
 // (bogus < insecure < secure); unchecked answers (no trust anchor) add nothing.
-void note_dnssec(CheckResult& c, const std::string& st) {
-    if (st.empty()) return;
-    auto rank = [](const std::string& x) { return x == "bogus" ? 0 : x == "insecure" ? 1 : 2; };
-    if (c.dnssec.empty() || rank(st) < rank(c.dnssec)) c.dnssec = st;
-}
-void note_dnssec(CheckResult& c, const Answer& a) {
-    if (a.dnssec != dns::Dnssec::unchecked) note_dnssec(c, dns::to_string(a.dnssec));
-}
 
 CheckResult check_dkim(const Domain& d, const Selector& s, const Answer& a) {
     CheckResult c;
@@ -142,7 +148,7 @@ CheckResult check_dkim(const Domain& d, const Selector& s, const Answer& a) {
     if (a.failed()) {
         c.status = CheckStatus::error;
         c.found = dns_failure(a);
-        c.hint = dns_error_hint(a);
+        c.hint = dns_error_hint(a, kRerun);
         return c;
     }
     if (a.absent() || a.values.empty()) {
@@ -411,7 +417,7 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
         if (a.failed()) {
             c.status = CheckStatus::error;
             c.found = dns_failure(a);
-            c.hint = dns_error_hint(a);
+            c.hint = dns_error_hint(a, kRerun);
             return;
         }
         if (known) *known = true;
@@ -507,7 +513,7 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             if (own.failed()) {
                 c.status = CheckStatus::error;
                 c.found = dns_failure(own);
-                c.hint = dns_error_hint(own);
+                c.hint = dns_error_hint(own, kRerun);
             } else if (own_recs.size() > 1) {
                 c.status = CheckStatus::mismatch;
                 c.found =
@@ -518,7 +524,7 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             } else if (org_a && org_a->failed()) {
                 c.status = CheckStatus::error;
                 c.found = "none at " + c.host + "; _dmarc." + org + ": " + dns_failure(*org_a);
-                c.hint = dns_error_hint(*org_a);
+                c.hint = dns_error_hint(*org_a, kRerun);
             } else if (const auto org_recs =
                            dmarc_records(org_a && org_a->ok() ? org_a->values : std::vector<std::string>{});
                        org_recs.size() == 1) {
@@ -551,7 +557,7 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             if (mx.failed()) {
                 c.status = CheckStatus::error;
                 c.found = dns_failure(mx);
-                c.hint = dns_error_hint(mx);
+                c.hint = dns_error_hint(mx, kRerun);
             } else if (!mx.ok()) {
                 c.status = CheckStatus::missing;
                 c.found = std::string("no MX record (") + dns::to_string(mx.rcode) + ")";
@@ -583,7 +589,7 @@ std::vector<DomainVerification> Verifier::check(const std::vector<Domain>& domai
             if (a.failed()) {
                 c.status = CheckStatus::error;
                 c.found = dns_failure(a);
-                c.hint = dns_error_hint(a);
+                c.hint = dns_error_hint(a, kRerun);
             } else if (!a.ok()) {
                 c.status = CheckStatus::missing;
                 c.found = std::string("no CNAME record (") + dns::to_string(a.rcode) + ")";

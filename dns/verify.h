@@ -45,6 +45,18 @@ namespace outpost {
 
 class Store;
 
+// How verification words DNS answers, shared by `domain verify` and
+// `relay verify` so both read alike.
+std::string dq(const std::string& s);  // "s"
+std::string joined(const std::vector<std::string>& v, const std::string& sep);
+std::string dns_failure(const dns::Answer& a);  // "DNS SERVFAIL (why)"
+// The hint for a failed look-up: nothing concluded; run `rerun` later.
+std::string dns_error_hint(const dns::Answer& a, const std::string& rerun);
+std::string decoration(const dns::Answer& a);  // " [via CNAME a -> b] [DNSSEC secure]"
+// Keep the weakest DNSSEC state seen by a check (bogus < insecure < secure).
+void note_dnssec(CheckResult& c, const std::string& state);
+void note_dnssec(CheckResult& c, const dns::Answer& a);
+
 // A DKIM key record (RFC 6376 section 3.6.1), as found in DNS.
 struct DkimKeyRecord {
     bool valid = false;
