@@ -350,6 +350,21 @@ class Outpost:
 
     # --- processes --------------------------------------------------------
     def start(self, milter=True):
+        self.start_lab()
+        self.postfix = lab.Postfix(self.tmp, self.sink.port, milter="unix:" + self.sock,
+                                   extra=self.postfix_extra,
+                                   master_extra=[l.format(outpostctl=outpostctl_path(),
+                                                          config=self.config_path,
+                                                          inbound_port=self.inbound_port)
+                                                 for l in self.postfix_master])
+        self.postfix.start()
+        if milter:
+            self.start_milter()
+        return self
+
+    def start_lab(self):
+        """Everything but the MTA: the binaries checked, the loopback DNS
+        with the relay's zone, the config, the tracking secret, the sink."""
         if not os.access(outpostctl_path(), os.X_OK):
             raise AssertionError("no outpostctl in %s: build it first (./dev test does)"
                                  % lab.build_dir())
@@ -365,16 +380,6 @@ class Outpost:
         self.write_config()
         self.tracking_init()
         self.sink = lab.Sink().start()
-        self.postfix = lab.Postfix(self.tmp, self.sink.port, milter="unix:" + self.sock,
-                                   extra=self.postfix_extra,
-                                   master_extra=[l.format(outpostctl=outpostctl_path(),
-                                                          config=self.config_path,
-                                                          inbound_port=self.inbound_port)
-                                                 for l in self.postfix_master])
-        self.postfix.start()
-        if milter:
-            self.start_milter()
-        return self
 
     def start_milter(self, timeout=15.0):
         """Start ``outpost-milter --config FILE --foreground`` and wait for
@@ -511,6 +516,7 @@ class OutpostCase(unittest.TestCase):
     POSTFIX = None
     POSTFIX_MASTER = ()
     START_MILTER = True
+    OUTPOST = Outpost  # the installation class (sendmaillab: SendmailOutpost)
 
     @classmethod
     def setUpClass(cls):
@@ -519,7 +525,7 @@ class OutpostCase(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="outpost-itest-")
         os.chmod(tmp, 0o755)
         cls.addClassCleanup(shutil.rmtree, tmp, True)
-        cls.op = Outpost(tmp, milter=cls.MILTER, config_extra=cls.CONFIG,
+        cls.op = cls.OUTPOST(tmp, milter=cls.MILTER, config_extra=cls.CONFIG,
                          postfix_extra=cls.POSTFIX, postfix_master=cls.POSTFIX_MASTER)
         cls.addClassCleanup(cls.op.stop)
         cls.op.start(milter=False)

@@ -37,10 +37,8 @@ A failed download fails the test with the apt-get output (never a skip).
 import glob
 import os
 import pwd
-import re
 import shutil
 import subprocess
-import time
 
 import lab
 import outpostlab
@@ -327,20 +325,8 @@ class SendmailOutpost(outpostlab.Outpost):
     ``self.postfix`` stays None)."""
 
     def start(self, milter=True):
-        if not os.access(outpostlab.outpostctl_path(), os.X_OK):
-            raise AssertionError("no outpostctl in %s: build it first" % lab.build_dir())
-        if not os.access(outpostlab.milter_path(), os.X_OK):
-            raise AssertionError("no outpost-milter in %s" % lab.build_dir())
         self.sendmail = None
-        self.dns = lab.DnsServer(self.tmp)
-        self.dns.add_zone(outpostlab.RELAY_ZONE)
-        self.dns.add(outpostlab.SPF_INCLUDE, "TXT", outpostlab.RELAY_SPF)
-        self.dns.add(outpostlab.TRACKING_HOST, "A", "127.0.0.1")
-        self.dns.add(outpostlab.BOUNCE_HOST, "A", "127.0.0.1")
-        self.dns.start()
-        self.write_config()
-        self.tracking_init()
-        self.sink = lab.Sink().start()
+        self.start_lab()
         self.sendmail = Sendmail(self.tmp, self.sink.port, milter="unix:" + self.sock)
         if milter:
             self.start_milter()
@@ -379,21 +365,4 @@ class SendmailCase(outpostlab.OutpostCase):
     class; ``setUpOutpost(cls, op)`` adds domains and keys before the
     milter and Sendmail start."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.t0 = time.monotonic()
-        tmp = lab.tmpdir(prefix="outpost-sendmail-")
-        cls.addClassCleanup(shutil.rmtree, tmp, True)
-        cls.op = SendmailOutpost(tmp, milter=cls.MILTER, config_extra=cls.CONFIG)
-        cls.addClassCleanup(cls.op.stop)
-        # The store first (outpostctl), then the milter, then Sendmail.
-        cls.op.start(milter=False)
-        cls.setUpOutpost(cls.op)
-        cls.op.start_milter()
-
-    def assertRefused(self, result, code, enhanced, token_word):
-        """Like assertReply, for Sendmail's reply to a milter refusal."""
-        self.assertFalse(result.ok, "expected %d %s %s, got %s" % (code, enhanced, token_word, result))
-        self.assertEqual(result.code, code, "%s\n%s" % (result, self.op.diagnostics()))
-        self.assertRegex(result.text, r"^%s %s\b" % (re.escape(enhanced), re.escape(token_word)),
-                         str(result))
+    OUTPOST = SendmailOutpost

@@ -86,7 +86,7 @@ class SendmailTest(SendmailCase):
     def test_unknown_domain_is_refused_with_outpost_reply(self):
         token, data = message("Other <a@unknown.test>", key=self.key)
         r = self.op.send("a@unknown.test", ["rcpt@example.net"], data)
-        self.assertRefused(r, 550, "5.7.1", "DOMAIN_NOT_FOUND")
+        self.assertReply(r, 550, "5.7.1", "DOMAIN_NOT_FOUND")
         self.assertIn("unknown.test is not a sending domain", r.text)
         self.assertEqual(r.stage, "data")
         time.sleep(0.5)
@@ -133,7 +133,7 @@ class SendmailTest(SendmailCase):
     def test_unqualified_address_is_refused(self):
         token, data = message(FROM, key=self.key, headers=[("Cc", "bob")])
         r = self.op.send(SENDER, ["rcpt@example.net"], data)
-        self.assertRefused(r, 550, "5.7.1", "UNQUALIFIED_ADDRESS")
+        self.assertReply(r, 550, "5.7.1", "UNQUALIFIED_ADDRESS")
         self.assertIn('Cc: "bob" has no domain', r.text)
         time.sleep(0.5)
         self.assertNotDelivered(token)

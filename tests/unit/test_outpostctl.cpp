@@ -7,43 +7,15 @@
 #include <nlohmann/json.hpp>
 
 #include "store/store.h"
+#include "ctl_fixture.h"
 #include "testutil.h"
 
 using namespace outpost;
 using nlohmann::json;
+using test::Ctl;
 
 namespace {
 
-struct Ctl {
-    test::TempDir dir;
-    std::string config;
-    explicit Ctl(const std::string& extra = "") { config = test::write_config(dir.path, extra); }
-
-    test::Run operator()(std::vector<std::string> args) const {
-        args.insert(args.begin(), {OUTPOSTCTL, "--config", config});
-        return test::run(args);
-    }
-    json json_of(std::vector<std::string> args) const {
-        auto r = (*this)(std::move(args));
-        BOOST_REQUIRE_MESSAGE(r.status == 0, r.err);
-        return json::parse(r.out);
-    }
-    // Everything an administrator could see of the state, to show a refused
-    // command changed nothing.
-    std::string snapshot() const {
-        std::string s;
-        for (auto args : {std::vector<std::string>{"domain", "list", "--removed", "--json"},
-                          std::vector<std::string>{"key", "list", "--json"},
-                          std::vector<std::string>{"tenant", "list", "--json"}}) {
-            auto r = (*this)(args);
-            s += r.out;
-        }
-        std::error_code ec;
-        for (auto& e : std::filesystem::directory_iterator(dir.path + "/keys", ec))
-            s += e.path().string() + "\n";
-        return s;
-    }
-};
 
 struct Refusal {
     const char* label;
