@@ -670,6 +670,26 @@ Config load_config(const std::string& cli_path) {
     return load_config_file(kDefaultConfigPath);
 }
 
+std::vector<std::string> example_values_left(const Config& c) {
+    const Config d = default_config();
+    std::vector<std::string> out;
+    auto left = [&](bool same, const std::string& key, const std::string& value, const std::string& what) {
+        if (same) out.push_back(key + " is still the example's " + value + ": set it to " + what);
+    };
+    left(c.relay.hostname == d.relay.hostname, "relay.hostname", d.relay.hostname, "this relay's host name");
+    left(c.relay.ips == d.relay.ips, "relay.ips", "[192.0.2.10, 2001:db8::10]",
+         "the addresses this relay sends from");
+    left(c.relay.spf_include == d.relay.spf_include, "relay.spf_include", d.relay.spf_include,
+         "the name whose SPF record lists relay.ips (`outpostctl relay records` prints it)");
+    left(c.relay.bounce_host == d.relay.bounce_host, "relay.bounce_host", d.relay.bounce_host,
+         "the host that receives bounces for the domains' MAIL FROM subdomains");
+    left(c.tracking.host == d.tracking.host, "tracking.host", d.tracking.host,
+         "the host name of outpost-trackd behind its TLS proxy");
+    left(c.milter.sandbox_recipient == d.milter.sandbox_recipient, "milter.sandbox_recipient",
+         d.milter.sandbox_recipient, "a mailbox for sandbox keys' mail");
+    return out;
+}
+
 std::string example_config() {
     std::ostringstream o;
     o << "# outpost.yaml - every parameter, with its default.\n"

@@ -143,6 +143,11 @@ Config load_config_file(const std::string& path);
 // default file means the built-in defaults.
 Config load_config(const std::string& cli_path);
 
+// The settings that still hold the example's placeholder for this relay
+// (relay.example.net, the TEST-NET addresses): one line each, naming the
+// key and what to set it to. Empty when the relay is configured.
+std::vector<std::string> example_values_left(const Config& c);
+
 // The example configuration, generated from the parameter table.
 std::string example_config();
 

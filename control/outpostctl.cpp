@@ -129,6 +129,7 @@
 #include "control/lib/health.h"
 #include "dns/records.h"
 #include "dns/resolver.h"
+#include "store/text.h"
 #include "store/warmup.h"
 
 namespace outpost::ctl {
@@ -644,12 +645,19 @@ void add_config_commands(CLI::App& app, Context& ctx) {
             size_t keys = 0;
             attempt([&] { keys = ctx.admin().check_keys(); });
             if (problems.empty()) {
-                std::cout << c.source << ": ok (store " << c.store.path << ", " << keys << " DKIM keys)\n";
+                // Loads and works, but may still describe the example relay.
+                const auto left = example_values_left(c);
+                for (const auto& line : left) std::fprintf(stderr, "outpostctl: EXAMPLE_VALUE: %s\n", line.c_str());
+                std::cout << c.source << ": ok (store " << c.store.path << ", " << keys << " DKIM keys)";
+                if (!left.empty())
+                    std::cout << "; " << left.size()
+                              << " setting(s) still the example's: set them before enabling the units";
+                std::cout << '\n';
                 return;
             }
             Exit worst = Exit::environment;
             for (const auto& e : problems) {
-                std::fprintf(stderr, "outpostctl: %s\n", e.what());
+                for (const auto& line : lines_of(e.what())) std::fprintf(stderr, "outpostctl: %s\n", line.c_str());
                 if (e.status() == Exit::config) worst = Exit::config;
             }
             ctx.exit_status = static_cast<int>(worst);
@@ -697,13 +705,7 @@ int main(int argc, char** argv) {
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {
         // One line per problem (a configuration file may have several).
-        std::string text = e.what();
-        for (size_t start = 0; start <= text.size();) {
-            size_t nl = text.find('\n', start);
-            if (nl == std::string::npos) nl = text.size();
-            if (nl > start) std::fprintf(stderr, "outpostctl: %s\n", text.substr(start, nl - start).c_str());
-            start = nl + 1;
-        }
+        for (const auto& line : lines_of(e.what())) std::fprintf(stderr, "outpostctl: %s\n", line.c_str());
         return ctl::exit_status(e.status());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "outpostctl: internal error: %s\n", e.what());

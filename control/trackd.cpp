@@ -138,6 +138,7 @@
 #include "config/config.h"
 #include "control/lib/trackd_handler.h"
 #include "store/log.h"
+#include "store/text.h"
 #include "control/lib/trackd_privileges.h"
 #include "control/lib/trackd_server.h"
 #include "store/error.h"
@@ -256,13 +257,16 @@ int main(int argc, char** argv) try {
     } catch (const outpost::Error& e) {
         // One line on stderr, reason token first (load_config's errors have
         // none: they are FILE:LINE:COL messages).
-        const std::string line =
-            (e.token().empty()
-                 ? std::string(e.status() == outpost::Exit::config ? "CONFIG_INVALID: " : "ERROR: ")
-                 : std::string()) +
-            e.what();
-        if (!foreground && !check_only) log_error(line);
-        std::fprintf(stderr, "outpost-trackd: %s\n", line.c_str());
+        const std::string prefix =
+            e.token().empty()
+                ? std::string(e.status() == outpost::Exit::config ? "CONFIG_INVALID: " : "ERROR: ")
+                : std::string();
+        // A configuration error lists every problem, one line each.
+        for (const auto& problem : outpost::lines_of(e.what())) {
+            const std::string line = prefix + problem;
+            if (!foreground && !check_only) log_error(line);
+            std::fprintf(stderr, "outpost-trackd: %s\n", line.c_str());
+        }
         return static_cast<int>(e.status());
     } catch (const std::exception& e) {
         if (!foreground && !check_only) log_error(std::string("internal error: ") + e.what());

@@ -160,6 +160,7 @@
 #include "milter/runtime.h"
 #include "store/error.h"
 #include "store/log.h"
+#include "store/text.h"
 
 namespace {
 
@@ -406,8 +407,11 @@ int main(int argc, char** argv) try {
     try {
         return run(config_path, foreground, debug, check);
     } catch (const outpost::Error& e) {
-        outpost::log_error(e.what());
-        if (!foreground && !check) std::fprintf(stderr, "outpost-milter: %s\n", e.what());
+        // A configuration error lists every problem, one line each.
+        for (const auto& line : outpost::lines_of(e.what())) {
+            outpost::log_error(line);
+            if (!foreground && !check) std::fprintf(stderr, "outpost-milter: %s\n", line.c_str());
+        }
         return static_cast<int>(e.status());
     } catch (const std::exception& e) {
         outpost::log_error(std::string("internal error: ") + e.what());

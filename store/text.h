@@ -5,6 +5,7 @@
 #include <cctype>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace outpost {
 
@@ -21,6 +22,19 @@ inline std::string trim(std::string_view s) {
     while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
     while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
     return std::string(s.substr(b, e - b));
+}
+
+// The lines of a text (a multi-line error: one output line each, each with
+// the program's prefix).
+inline std::vector<std::string> lines_of(std::string_view s) {
+    std::vector<std::string> out;
+    while (!s.empty()) {
+        const size_t nl = s.find('\n');
+        out.emplace_back(s.substr(0, nl));
+        if (nl == std::string_view::npos) break;
+        s.remove_prefix(nl + 1);
+    }
+    return out;
 }
 
 }  // namespace outpost

@@ -8,27 +8,14 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include "ctl_fixture.h"
 #include "testutil.h"
 
 using namespace outpost;
 using nlohmann::json;
+using test::Ctl;
 
 namespace {
-
-struct Ctl {
-    test::TempDir dir;
-    std::string config;
-    explicit Ctl(const std::string& extra = "") { config = test::write_config(dir.path, extra); }
-    test::Run operator()(std::vector<std::string> args) const {
-        args.insert(args.begin(), {OUTPOSTCTL, "--config", config});
-        return test::run(args);
-    }
-    json json_of(std::vector<std::string> args) const {
-        auto r = (*this)(std::move(args));
-        BOOST_REQUIRE_MESSAGE(r.status == 0, r.err);
-        return json::parse(r.out);
-    }
-};
 
 bool has(const std::string& text, const std::string& what) {
     return text.find(what) != std::string::npos;
@@ -323,4 +310,29 @@ BOOST_AUTO_TEST_CASE(config_check_lists_every_problem) {
     r = ctl({"config", "check"});
     BOOST_TEST(r.status == 5, r.err);
     BOOST_TEST(has(r.err, "dns.trust_anchor '/nonexistent/root.key' cannot be read"), r.err);
+}
+
+BOOST_AUTO_TEST_CASE(config_check_names_the_example_values_left_to_set) {
+    // The shipped example (every key at its default) loads, but describes
+    // the example relay: config check says which settings to change.
+    Ctl example;
+    auto r = example({"config", "check"});
+    BOOST_TEST(r.status == 0, r.err);
+    for (const char* key : {"relay.hostname", "relay.ips", "relay.spf_include", "relay.bounce_host",
+                            "tracking.host", "milter.sandbox_recipient"})
+        BOOST_TEST(has(r.err, std::string("outpostctl: EXAMPLE_VALUE: ") + key + " is still the example's"),
+                   key << " not named:\n" << r.err);
+    BOOST_TEST(has(r.err, "relay.hostname is still the example's relay.example.net: set it to this relay's host name"),
+               r.err);
+    BOOST_TEST(has(r.out, "6 setting(s) still the example's: set them before enabling the units"), r.out);
+
+    Ctl configured(
+        "relay:\n  hostname: mx.acme.example\n  ips: [198.51.100.7]\n  spf_include: _spf.acme.example\n"
+        "  bounce_host: b.acme.example\n"
+        "tracking:\n  host: t.acme.example\n"
+        "milter:\n  sandbox_recipient: sandbox@acme.example\n");
+    r = configured({"config", "check"});
+    BOOST_TEST(r.status == 0, r.err);
+    BOOST_TEST(!has(r.err, "EXAMPLE_VALUE"), r.err);
+    BOOST_TEST(!has(r.out, "still the example's"), r.out);
 }
