@@ -53,7 +53,6 @@ struct Runtime {
     std::shared_ptr<Store> store;
     std::shared_ptr<KeyCache> keys;
     std::shared_ptr<const TokenKeys> tokens;
-    std::shared_ptr<const DkimLibrary> dkim;
     std::shared_ptr<KeyNetworks> networks;
 };
 

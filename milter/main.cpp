@@ -89,10 +89,9 @@
  *      libmilter answers SIGHUP by stopping, and stops on SIGTERM without
  *      letting sessions finish. To reload and to drain instead, this program
  *      interposes sigwait(3), the call libmilter's signal thread waits in
- *      (see the definition at the end of this file). In the same way the
- *      program defines PEM_read_bio_PrivateKey, so that libopendkim, which
- *      parses the signing key for every signature, gets the key KeyCache
- *      parsed once (milter/key_reuse.h); any other parse goes to OpenSSL.
+ *      (see the definition at the end of this file). DKIM signatures are
+ *      made by outpost's own signer (milter/dkim_signer.h) over keys parsed
+ *      once and let go within a minute of their selector's retirement.
  *
  * STANDARDS
  *      RFC 5322 (From), RFC 6376 and RFC 8463 (DKIM, ed25519-sha256),
@@ -262,6 +261,7 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
 
     // Counters: MDB_NOSYNC on the message path, synced here once a second.
+    // Keys of selectors that no longer sign are let go once a minute.
     std::atomic<bool> stop{false};
     std::thread syncer([&stop] {
         for (unsigned tick = 1; !stop.load(); ++tick) {
@@ -271,6 +271,13 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
                 if (auto r = current_runtime()) r->store->sync_counters();
             } catch (const std::exception& e) {
                 log_error(std::string("counters sync failed: ") + e.what());
+            }
+            if (tick % 600 != 0) continue;
+            try {
+                if (auto r = current_runtime())
+                    if (size_t n = prune_keys(*r)) log_info("released " + std::to_string(n) + " DKIM key(s) of selectors that no longer sign");
+            } catch (const std::exception& e) {
+                log_error(std::string("DKIM key release failed: ") + e.what());
             }
         }
     });

@@ -58,8 +58,18 @@ std::shared_ptr<const Runtime> make_runtime(const std::shared_ptr<const Config>&
     else
         rt->keys = std::make_shared<KeyCache>(cfg->store.keys);
     rt->tokens = std::make_shared<const TokenKeys>(TokenKeys::load(cfg->tracking.secret_file));
-    rt->dkim = previous ? previous->dkim : std::make_shared<const DkimLibrary>();
     return rt;
+}
+
+size_t prune_keys(const Runtime& rt) {
+    auto t = rt.store->read();
+    return rt.keys->prune([&](const std::string& domain, const std::string& selector, const std::string& pub) {
+        auto d = rt.store->domain(t, domain);
+        if (!d || d->deleted) return false;
+        for (const auto& s : d->selectors)
+            if (s.name == selector) return s.public_key == pub && s.state != SelectorState::retired;
+        return false;
+    });
 }
 
 bool check_runtime(const Runtime& rt, std::ostream& out) {
@@ -72,11 +82,6 @@ bool check_runtime(const Runtime& rt, std::ostream& out) {
         for (const Selector* s : d.signing_selectors()) {
             try {
                 rt.keys->get(d.name, *s);
-                if (s->algorithm == KeyAlgorithm::ed25519 && !rt.dkim->has_ed25519())
-                    throw Error(Exit::environment, "DKIM_ERROR",
-                                "selector " + s->name + " of " + d.name +
-                                    " is ed25519, which this libopendkim "
-                                    "cannot sign with");
                 ++keys;
             } catch (const Error& e) {
                 out << e.what() << '\n';

@@ -20,4 +20,8 @@ std::shared_ptr<const Runtime> make_runtime(const std::shared_ptr<const Config>&
 // against the store). Prints one line per problem; returns true if none.
 bool check_runtime(const Runtime& rt, std::ostream& out);
 
+// Lets go of the keys of selectors that can no longer sign: retired,
+// replaced, or gone with their domain. Returns how many were let go.
+size_t prune_keys(const Runtime& rt);
+
 }  // namespace outpost::milter

@@ -1,4 +1,4 @@
-// sign.cpp - libopendkim over the message as delivered.
+// sign.cpp - DKIM signatures over the message as delivered.
 #include "milter/stages/sign.h"
 
 #include "milter/stages/identify.h"
@@ -11,8 +11,7 @@ namespace {
 // A signer that has seen every header as it will be delivered.
 std::unique_ptr<DkimSigner> new_signer(const Message& m, const Transaction::SignKey& k) {
     const Transaction& t = m.txn;
-    auto s = std::make_unique<DkimSigner>(*m.rt.dkim, t.queue_id, k.key->pem, t.domain->name, k.selector,
-                                          k.algorithm);
+    auto s = std::make_unique<DkimSigner>(k.key->key, t.domain->name, k.selector, std::time(nullptr));
     for (const auto& h : t.headers)
         if (!header_is(h.name, kKeyHeader)) s->header(h.name, h.value);
     for (const auto& h : t.added_headers) s->header(h.name, " " + h.value);

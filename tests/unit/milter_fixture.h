@@ -13,6 +13,10 @@
 #include "control/lib/admin.h"
 #include "milter/context.h"
 #include "milter/dkim_signer.h"
+
+#define _Bool bool  // NOLINT(bugprone-reserved-identifier): dkim.h is C
+#include <opendkim/dkim.h>
+#undef _Bool
 #include "milter/pipeline.h"
 #include "milter/runtime.h"
 #include "store/tokens.h"

@@ -5,7 +5,6 @@
 #define BOOST_TEST_MODULE pipeline
 #include <boost/test/unit_test.hpp>
 
-#include "milter/key_reuse.h"
 #include "milter/stages/identify.h"
 #include "milter_fixture.h"
 
@@ -71,14 +70,42 @@ BOOST_AUTO_TEST_CASE(keys_are_parsed_once_not_per_message) {
     Send s;
     s.sasl = "k";
     s.headers = plain("a@example.com");
-    const size_t before = milter::parsed_key_reuses();
+    std::vector<const milter::SigningKey*> parsed;
     for (int i = 0; i < 3; ++i) {
         Delivery r = send_message(f.runtime(), s);
         BOOST_REQUIRE(r.eom.is_next());
-        BOOST_TEST(verify_dkim(r.delivered(), {d}, f.dir.path + "/k.txt").size() == 2u);
+        BOOST_TEST(verify_dkim(r.delivered(), {d}, f.dir.path + "/k.txt") ==
+                   (std::vector<std::string>{d.selectors[0].name + ":ok", d.selectors[1].name + ":ok"}));
+        for (const auto& sel : d.selectors) parsed.push_back(f.runtime().keys->get(d.name, sel)->key.get());
     }
-    // libopendkim asked for each key at each signature and got the parsed one.
-    BOOST_TEST(milter::parsed_key_reuses() - before == 6u);
+    // Two keys in the cache, and every message signed with the same two
+    // parsed keys.
+    BOOST_TEST(f.runtime().keys->size() == 2u);
+    BOOST_TEST(parsed[0] == parsed[2]);
+    BOOST_TEST(parsed[1] == parsed[3]);
+    BOOST_TEST(parsed[0] == parsed[4]);
+    BOOST_TEST(parsed[0] != parsed[1]);
+}
+
+BOOST_AUTO_TEST_CASE(keys_of_removed_domains_are_released) {
+    MilterFixture f;
+    Domain d = f.add_verified("example.com");
+    Domain e = f.add_verified("example.org");
+    f.add_key("k", sasl_key("k"));
+    for (const char* from : {"a@example.com", "a@example.org"}) {
+        Send s;
+        s.sasl = "k";
+        s.headers = plain(from);
+        BOOST_REQUIRE(send_message(f.runtime(), s).eom.is_next());
+    }
+    BOOST_TEST(f.runtime().keys->size() == 2u);
+    std::weak_ptr<const milter::PrivateKey> held = f.runtime().keys->get(e.name, e.selectors[0]);
+    // Nothing to release while both domains sign.
+    BOOST_TEST(milter::prune_keys(f.runtime()) == 0u);
+    f.admin->remove_domain("example.org");
+    BOOST_TEST(milter::prune_keys(f.runtime()) == 1u);
+    BOOST_TEST(f.runtime().keys->size() == 1u);
+    BOOST_TEST(held.expired());  // the parsed key itself is gone
 }
 
 BOOST_AUTO_TEST_CASE(signature_covers_the_body_as_streamed) {
