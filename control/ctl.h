@@ -78,6 +78,7 @@ std::string day_text(const std::string& yyyymmdd);
 void register_verify_commands(CLI::App& domain_cmd, Context& ctx);
 void register_relay_verify_command(CLI::App& relay_cmd, Context& ctx);
 void register_tracking_commands(CLI::App& app, Context& ctx);
+void register_message_commands(CLI::App& app, Context& ctx);
 void register_stats_commands(CLI::App& app, Context& ctx);
 void register_ingest_commands(CLI::App& app, Context& ctx);
 void register_events_commands(CLI::App& app, Context& ctx);

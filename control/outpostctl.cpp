@@ -48,6 +48,7 @@
  *      outpostctl ingest unsubscribe [--sender ADDR] < MESSAGE
  *      outpostctl ingest dsn [--recipient ADDR] < MESSAGE
  *      outpostctl ingest arf [--recipient ADDR] < MESSAGE
+ *      outpostctl message verify FILE|- [--json]
  *
  * DESCRIPTION
  *      outpostctl is the administrator's side of outpost. A domain is added
@@ -83,6 +84,12 @@
  *      and retirements, suspensions and reinstatements (by whom), removals.
  *      --since takes YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC) or an age (7d,
  *      12h); --type a type or a prefix ending at a dot (domain., dkim.).
+ *
+ *      `message verify` checks every DKIM signature of a delivered message
+ *      (a file, or - for standard input) with libopendkim, fetching keys
+ *      through outpost's resolver (dns.upstream): one line per signature
+ *      (dkim=pass|fail d= s= a=, and why it failed); exit 0 when all pass,
+ *      7 when one fails or there is none.
  *
  *      `ingest unsubscribe` is a Postfix pipe transport's command for mail
  *      to the List-Unsubscribe mailto address: it suppresses the recipients
@@ -691,6 +698,7 @@ int main(int argc, char** argv) {
     ctl::register_stats_commands(app, ctx);
     ctl::register_ingest_commands(app, ctx);
     ctl::register_events_commands(app, ctx);
+    ctl::register_message_commands(app, ctx);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -11,6 +11,7 @@ and ed25519-sha256) and by Mail::DKIM (rsa-sha256: Debian 12's Mail::DKIM
 has no ed25519), both fetching the keys from unbound on 127.0.0.1.
 """
 import os
+import shutil
 import subprocess
 import unittest
 
@@ -67,6 +68,7 @@ class DkimDifferential(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.dns.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def path(self, row, which):
         return os.path.join(self.tmp, "%s.%s.%s.eml" % (row["name"], row["alg"], which))

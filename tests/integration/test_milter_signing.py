@@ -7,6 +7,8 @@ Run: cd tests/integration &&
 """
 
 import base64
+import json
+import os
 import subprocess
 import unittest
 
@@ -159,6 +161,43 @@ class SigningTest(OutpostCase):
         self.assertEqual(len({s.selector for s in sigs}), 2, sigs)
 
     # --- headers outpost adds or removes ----------------------------------
+    def test_message_verify_reports_each_signature(self):
+        # outpostctl message verify: libopendkim over the delivered message,
+        # keys from the lab's DNS (dns.upstream), one line per signature.
+        token, data = message("Alice <alice@%s>" % BOTH, key=self.secret, body="Checked twice.\n")
+        m, sigs = self.send_signed(data, token, domain=BOTH, algorithms=("ed25519-sha256", "rsa-sha256"))
+        path = os.path.join(self.op.dir, "delivered.eml")
+        with open(path, "wb") as f:
+            f.write(m.data)
+        r = self.op.ctl("message", "verify", path, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = sorted(r.stdout.splitlines(), key=lambda x: "ed25519" not in x)
+        self.assertEqual(len(lines), 2, r.stdout)
+        self.assertRegex(lines[0], r"^dkim=pass d=%s s=\S+ a=ed25519-sha256$" % BOTH.replace(".", r"\."))
+        self.assertRegex(lines[1], r"^dkim=pass d=%s s=\S+ a=rsa-sha256 bits=2048$" % BOTH.replace(".", r"\."))
+        # From standard input, as JSON.
+        j = subprocess.run([outpostlab.outpostctl_path(), "--config", self.op.config_path, "message", "verify",
+                            "-", "--json"], input=m.data, capture_output=True, timeout=60)
+        self.assertEqual(j.returncode, 0, j.stderr)
+        self.assertEqual(sorted(x["result"] for x in json.loads(j.stdout)), ["pass", "pass"])
+        # A body changed after delivery: both fail, exit 7, and the reason says so.
+        with open(path, "wb") as f:
+            f.write(m.data.replace(b"Checked twice.", b"Checked thrice."))
+        r = self.op.ctl("message", "verify", path, check=False)
+        self.assertEqual(r.returncode, 7, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.count("dkim=fail"), 2, r.stdout)
+        self.assertIn("body hash", r.stdout)
+        # No signature at all: exit 7, said plainly.
+        with open(path, "wb") as f:
+            f.write(b"From: a@example.net\r\nSubject: x\r\n\r\nbody\r\n")
+        r = self.op.ctl("message", "verify", path, check=False)
+        self.assertEqual(r.returncode, 7)
+        self.assertIn("dkim=none", r.stdout)
+        # A file that is not there: not found (2), named.
+        r = self.op.ctl("message", "verify", os.path.join(self.op.dir, "missing.eml"), check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("missing.eml", r.stderr)
+
     def test_several_recipients_get_mailto_unsubscribe(self):
         token, data = message("alice@%s" % DOMAIN, key=self.secret)
         m, [sig] = self.send_signed(data, token, rcpts=("one@example.net", "two@example.org"))
