@@ -41,7 +41,7 @@ BOOST_AUTO_TEST_CASE(mistyped_commands_name_the_nearest_one) {
     expect_line(r, 1, "UNKNOWN_COMMAND");
     BOOST_TEST(has(r.err, "'domian' is not a command of outpostctl"), r.err);
     BOOST_TEST(has(r.err, "did you mean `outpostctl domain list`?"), r.err);
-    BOOST_TEST(has(r.err, "commands: config, domain, events, ingest, key, relay, stats, suppression, tenant, tracking"),
+    BOOST_TEST(has(r.err, "commands: config, domain, events, ingest, key, message, relay, stats, suppression, tenant, tracking"),
                r.err);
 
     r = ctl({"domain", "lsit"});
