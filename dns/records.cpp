@@ -134,7 +134,9 @@ nlohmann::json records_json(const std::vector<DnsRecord>& rs) {
 std::string records_bind(const std::vector<DnsRecord>& rs, int ttl) {
     std::ostringstream o;
     for (const auto& r : rs) {
-        o << "; " << r.purpose << (r.required ? "" : " (optional)") << ": " << r.note << '\n';
+        // An optional record's note usually says so itself ("optional (...)").
+        const bool says = r.note.rfind("optional", 0) == 0;
+        o << "; " << r.purpose << (r.required || says ? "" : " (optional)") << ": " << r.note << '\n';
         o << r.host << ". " << ttl << " IN " << r.type << ' ';
         if (r.type == "TXT") {
             auto parts = split_txt(r.value);

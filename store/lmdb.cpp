@@ -2,6 +2,7 @@
 #include "store/lmdb.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -44,6 +45,17 @@ Env::Env(const std::string& dir, unsigned flags, unsigned max_dbs, size_t map_si
         mdb_env_close(env_);
         env_ = nullptr;
         throw_error("mdb_env_open", rc, dir);
+    }
+    // The environment's files are shared by the group (outpost-web, in group
+    // outpost, writes opens, clicks and unsubscribes): mode 0660 whatever
+    // the umask of the process that created them (outpostctl run as root
+    // has 022). Only the owner (or root) can change it; others leave it.
+    for (const char* name : {"/data.mdb", "/lock.mdb"}) {
+        const std::string file = dir + name;
+        struct stat fs {};
+        if (::stat(file.c_str(), &fs) == 0 && (fs.st_mode & 0060) != 0060 &&
+            (fs.st_uid == ::geteuid() || ::geteuid() == 0))
+            (void)::chmod(file.c_str(), (fs.st_mode & 07777) | 0060);
     }
     // Reader slots left by a process that died inside a read transaction (a
     // milter killed with SIGKILL) pin old pages until cleared: clear them.

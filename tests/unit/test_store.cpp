@@ -1,6 +1,7 @@
 // test_store.cpp - the LMDB store: transactions, schema version, and two
 // processes using it at once.
 #define BOOST_TEST_MODULE store
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -171,4 +172,25 @@ BOOST_AUTO_TEST_CASE(suppression_and_events_round_trip) {
     BOOST_REQUIRE(ev.size() == 2u);
     BOOST_TEST(ev[0]["type"] == "a");
     BOOST_TEST(ev[1]["type"] == "b");
+}
+
+BOOST_AUTO_TEST_CASE(store_files_are_group_writable_whatever_the_umask) {
+    // outpost-web (group outpost) writes the store and the counters: their
+    // files are 0660 even when outpostctl created them as root (umask 022).
+    test::TempDir dir;
+    Config cfg = test::test_config(dir.path);
+    const mode_t old = ::umask(022);
+    { Store s(cfg, Store::Mode::read_write); }
+    for (const std::string f : {"/data.mdb", "/lock.mdb", "/counters/data.mdb", "/counters/lock.mdb"}) {
+        struct stat st {};
+        BOOST_REQUIRE(::stat((cfg.store.path + f).c_str(), &st) == 0);
+        BOOST_TEST((st.st_mode & 0777) == 0660u, f << ": " << std::oct << (st.st_mode & 0777));
+    }
+    // A store whose files lost the group bits gets them back at the next open.
+    ::chmod((cfg.store.path + "/data.mdb").c_str(), 0600);
+    { Store s(cfg, Store::Mode::read_write); }
+    struct stat st {};
+    ::stat((cfg.store.path + "/data.mdb").c_str(), &st);
+    BOOST_TEST((st.st_mode & 0777) == 0660u);
+    ::umask(old);
 }
