@@ -8,6 +8,7 @@
 // over --days; the health line is the verdict over health.window_days
 // (control/lib/health.h), which is what suspends a domain.
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -138,6 +139,29 @@ void print(const DomainStats& s) {
                 h.reason.empty() ? "" : ": ", h.reason.c_str());
 }
 
+// The snapshot outpost-milter writes every 10 s (milter/latency.h).
+void print_milter_latency(Context& ctx) {
+    const std::string path = ctx.config().store.path + "/counters/latency.json";
+    std::ifstream f(path);
+    if (!f)
+        throw Error(Exit::not_found, "NO_MILTER_FIGURES",
+                    path + " does not exist: outpost-milter writes it every 10 s while it runs");
+    nlohmann::json j;
+    try {
+        f >> j;
+    } catch (const std::exception& e) {
+        throw Error(Exit::environment, "NO_MILTER_FIGURES", path + " cannot be read: " + e.what());
+    }
+    if (ctx.json) {
+        std::cout << j.dump(2) << '\n';
+        return;
+    }
+    std::printf("outpost-milter since %s: %llu messages, end of message p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n",
+                format_time(j.value("since", int64_t(0))).c_str(),
+                static_cast<unsigned long long>(j.value("count", uint64_t(0))), j.value("p50_ms", 0.0),
+                j.value("p99_ms", 0.0), j.value("p999_ms", 0.0));
+}
+
 }  // namespace
 
 void register_stats_commands(CLI::App& app, Context& ctx) {
@@ -147,7 +171,11 @@ void register_stats_commands(CLI::App& app, Context& ctx) {
     c->add_option("domain", domain, "one domain (default: every domain)");
     c->add_option("--days", days, "days to sum, today included (UTC)")->check(CLI::Range(1, 400));
     c->add_flag("--json", ctx.json, "JSON output");
+    static bool milter = false;
+    c->add_flag("--milter", milter,
+                "outpost-milter's end-of-message latency since it started (p50, p99, p99.9)");
     c->callback([&ctx] {
+        if (milter) return print_milter_latency(ctx);
         Admin& a = ctx.admin();
         std::vector<Domain> names;
         if (!domain.empty())

@@ -44,6 +44,7 @@
  *      outpostctl tracking retire KID
  *      outpostctl tracking show
  *      outpostctl stats [DOMAIN] [--days N] [--json]
+ *      outpostctl stats --milter [--json]
  *      outpostctl events [DOMAIN] [--since T] [--type T] [--json]
  *      outpostctl ingest unsubscribe [--sender ADDR] < MESSAGE
  *      outpostctl ingest dsn [--recipient ADDR] < MESSAGE
@@ -78,6 +79,10 @@
  *      over a suspend threshold; after `domain reinstate` the window starts
  *      the UTC day after the reinstatement, so the old numbers do not
  *      suspend it again.
+ *
+ *      `stats --milter` prints outpost-milter's end-of-message latency since
+ *      it started (messages, p50, p99, p99.9), from the snapshot it writes
+ *      every 10 s to <store.path>/counters/latency.json.
  *
  *      `events` prints the history of a domain (or of all, merged), oldest
  *      first: additions, settings, verification changes, DKIM rotations

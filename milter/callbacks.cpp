@@ -5,10 +5,12 @@
 #include <netinet/in.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <mutex>
 
+#include "milter/latency.h"
 #include "milter/pipeline.h"
 #include "milter/sendmail_headers.h"
 #include "store/log.h"
@@ -340,7 +342,9 @@ extern "C" sfsistat op_eom(SMFICTX* ctx) {
         MilterActions actions(ctx, s->leading_space, s->actions);
         Message m = message(*s);
         m.mta = &actions;
+        const auto t0 = std::chrono::steady_clock::now();
         StageResult r = pipeline().end_of_message(m);
+        eom_latency().record(std::chrono::steady_clock::now() - t0);
         log_decision(*s, t, r);
         close_transaction(*s);
         return reply(ctx, r);

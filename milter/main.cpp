@@ -155,6 +155,7 @@
 
 #include "config/config.h"
 #include "milter/callbacks.h"
+#include "milter/latency.h"
 #include "milter/listen.h"
 #include "milter/runtime.h"
 #include "store/error.h"
@@ -168,6 +169,7 @@ using namespace outpost::milter;
 
 // ---- SIGHUP: reload requests, from the interposed sigwait ----------------
 
+const int64_t g_started_at = static_cast<int64_t>(std::time(nullptr));
 std::atomic<bool> g_reload_enabled{false};
 ListenSpec g_listen;  // set before the signals are handled
 std::mutex g_reload_mu;
@@ -272,6 +274,8 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
             } catch (const std::exception& e) {
                 log_error(std::string("counters sync failed: ") + e.what());
             }
+            if (tick % 100 == 0)
+                if (auto r = current_runtime()) write_latency_file(r->config->store.path, g_started_at);
             if (tick % 600 != 0) continue;
             try {
                 if (auto r = current_runtime())
@@ -327,6 +331,7 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     syncer.join();
     try {
         current_runtime()->store->sync_counters();
+        write_latency_file(current_runtime()->config->store.path, g_started_at);
     } catch (...) {
     }
     log_info("stopped");
