@@ -251,11 +251,15 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a tenth of the messages, one round (a smoke run)")
     ap.add_argument("--markdown", help="append the result table to this file")
     ap.add_argument("--no-rss", action="store_true", help="skip the 25 MB peak RSS phase")
+    ap.add_argument("--kinds", default="text,html,attach", help="message kinds to run (comma-separated)")
+    ap.add_argument("--scale", type=int, default=1, help="message counts multiplied by this (profiling)")
     args = ap.parse_args()
     inet = args.socket == "inet"
     scale = 10 if args.quick else 1
     rounds = 1 if args.quick else args.rounds
-    counts = {"text": 2000 // scale, "html": 500 // scale, "attach": 60 // scale}
+    counts = {"text": 2000 * args.scale // scale, "html": 500 * args.scale // scale,
+              "attach": 60 * args.scale // scale}
+    kinds = args.kinds.split(",")
 
     tmp = tempfile.mkdtemp(prefix="outpost-bench-")
     os.chmod(tmp, 0o755)
@@ -352,7 +356,7 @@ def main():
                     say("probe %-8s %-5s %s%s" % (s["name"], kind, verdict, extra))
         say()
 
-        cases = [{"kind": k, "conc": c} for k in ("text", "html", "attach") for c in (10, 20)]
+        cases = [{"kind": k, "conc": c} for k in kinds for c in (10, 20)]
         results = {}
         for case in cases:
             kind, conc = case["kind"], case["conc"]

@@ -234,6 +234,16 @@ HtmlOutcome rewrite_html(std::string_view html, const HtmlPlan& plan, const Trac
         html = buf;
     }
 
+    // Nothing but placeholders to replace (no links, pixel or footer):
+    // the HTML need not be parsed at all.
+    if (!opt.clicks && !(plan.pixel && !opt.pixel_url.empty()) &&
+        !(plan.footer && !opt.unsubscribe_url.empty())) {
+        if (r.placeholders == 0) return left_alone(std::move(r.notes));
+        r.html.assign(html);
+        r.changed = true;
+        return r;
+    }
+
     GumboPtr doc = parse(html);
     if (!doc) {
         r.notes.push_back("left alone: gumbo could not parse it");

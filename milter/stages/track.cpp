@@ -1,7 +1,9 @@
 // track.cpp - buffer, rewrite, replace the body.
 #include "milter/stages/track.h"
 
+#include <algorithm>
 #include <cctype>
+#include <string_view>
 
 #include "milter/stages/identify.h"
 #include "milter/stages/suppress.h"
@@ -47,6 +49,25 @@ std::string header_text(const Session& s, const Transaction& t) {
         out += "\r\n";
     }
     return out;
+}
+
+bool contains_nocase(std::string_view hay, std::string_view needle) {
+    return std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == b;
+           }) != hay.end();
+}
+
+// Whether the unsubscribe placeholder may be in the message: it is there
+// as is, or a part is encoded (quoted-printable can split it with a soft
+// line break, base64 hides it), so only the MIME parser can tell.
+bool may_hold_placeholder(const Transaction& t) {
+    if (t.body.find(kUnsubscribePlaceholder) != std::string::npos) return true;
+    for (const char* cte : {"quoted-printable", "base64"}) {
+        if (contains_nocase(t.body, cte)) return true;
+        for (const auto& h : t.headers)
+            if (header_is(h.name, "Content-Transfer-Encoding") && contains_nocase(h.value, cte)) return true;
+    }
+    return false;
 }
 
 void count(Message& m, const char* metric) {
@@ -107,6 +128,12 @@ StageResult TrackStage::end_of_message(Message& m) {
         return StageResult::next();
     }
     const Domain& d = *t.domain;
+    if (!d.track_opens && !d.track_clicks && !d.unsubscribe_footer && !may_hold_placeholder(t)) {
+        // Only the unsubscribe placeholder could change the body, and it
+        // is not there: no MIME parse, the body goes as it came.
+        std::string().swap(t.body);
+        return StageResult::next();
+    }
     const TokenKeys& keys = *m.rt.tokens;
     TokenPayload base;
     base.domain = d.name;

@@ -169,6 +169,30 @@ BOOST_AUTO_TEST_CASE(placeholder_and_footer) {
     BOOST_TEST(!r.mta.body_replaced);
 }
 
+BOOST_AUTO_TEST_CASE(without_tracking_only_a_possible_placeholder_opens_the_body) {
+    Fixture f;
+    SetDomainOptions off;
+    off.track_opens = false;
+    off.track_clicks = false;
+    f.admin->set_domain("example.com", off);
+    // No placeholder, no encoded part: the body is not parsed, not replaced.
+    Delivery r = send_message(f.runtime(), f.html());
+    BOOST_TEST(r.eom.is_next());
+    BOOST_TEST(!r.mta.body_replaced);
+    BOOST_TEST(r.txn.tracked.empty());
+    // A placeholder split by a quoted-printable soft line break is still
+    // found (the MIME parser decodes the part) and replaced.
+    Send s = f.html("<html><body><a href=3D\"{{outpost_unsub=\r\nscribe_url}}\">leave</a></body></html>\r\n");
+    s.headers = html_headers();
+    s.headers.back() = {"Content-Transfer-Encoding", " quoted-printable"};
+    r = send_message(f.runtime(), s);
+    BOOST_REQUIRE(r.mta.body_replaced);
+    BOOST_TEST(r.txn.tracked.find("placeholder:1") != std::string::npos);
+    BOOST_TEST(r.body.find("outpost_unsub") == std::string::npos);
+    auto results = verify_dkim(r.delivered(), {f.d}, f.dir.path + "/keys.txt");
+    BOOST_TEST(results == std::vector<std::string>{f.d.selectors[0].name + ":ok"});
+}
+
 BOOST_AUTO_TEST_CASE(links_use_the_branded_host_once_verified_even_without_unsubscribe) {
     Fixture f;
     Domain d = f.admin->domain("example.com");
