@@ -63,7 +63,7 @@ sfsistat negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned lo
     if (f0 & SMFIF_SETSYMLIST) {
         smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("{client_addr} {daemon_name} v"));
         smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
-        smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>("i"));
+        smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>(""));
         smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
     }
     return SMFIS_CONTINUE;

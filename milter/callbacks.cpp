@@ -225,7 +225,10 @@ extern "C" sfsistat op_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f
             // v: the MTA's version, which tells Sendmail (stages/sendmail.h).
             smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("{client_addr} {daemon_name} v"));
             smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
-            smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>("i"));
+            // None at the end of the headers: Postfix sends that list again
+            // before every header (a macro packet each); the queue id is
+            // known from MAIL FROM on.
+            smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>(""));
             smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
         }
         return SMFIS_CONTINUE;
