@@ -253,6 +253,7 @@ def main():
     ap.add_argument("--no-rss", action="store_true", help="skip the 25 MB peak RSS phase")
     ap.add_argument("--kinds", default="text,html,attach", help="message kinds to run (comma-separated)")
     ap.add_argument("--scale", type=int, default=1, help="message counts multiplied by this (profiling)")
+    ap.add_argument("--setups", default="", help="only these setups (comma-separated; postfix and noop always run)")
     args = ap.parse_args()
     inet = args.socket == "inet"
     scale = 10 if args.quick else 1
@@ -334,6 +335,9 @@ def main():
         setups.append({"name": "track", "pf": outpost_pf, "pid": lambda: op.milter.pid, "domain": TRACK_DOMAIN,
                        "only": ("html",)})
 
+        if args.setups:
+            keep = set(args.setups.split(",")) | {"postfix", "noop"}
+            setups = [s for s in setups if s["name"] in keep]
         say("## outpost-milter benchmark, milter socket %s" % args.socket)
         say()
         say("%s; %s, %d CPUs; Postfix %s" % (

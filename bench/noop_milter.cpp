@@ -16,6 +16,7 @@
 // SOCKET: libmilter's form (unix:/path, inet:PORT@127.0.0.1).
 #include <libmilter/mfapi.h>
 
+#include "milter/callbacks.h"
 #include "milter/listen.h"
 
 #include <sys/stat.h>
@@ -31,10 +32,11 @@ namespace {
 std::vector<std::string> g_add;
 std::string g_insert, g_chgfrom;
 
-constexpr unsigned long kSteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NR_CONN | SMFIP_NR_HELO |
-                                 SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_BODY;
-constexpr unsigned long kActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT | SMFIF_ADDRCPT |
-                                   SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_CHGBODY | SMFIF_SETSYMLIST;
+using outpost::milter::kNoReplySteps;
+using outpost::milter::kSkipSteps;
+using outpost::milter::kWantedActions;
+constexpr unsigned long kSteps = kSkipSteps | kNoReplySteps;
+constexpr unsigned long kActions = kWantedActions;
 
 // A header value of `n` octets in all ("Name: " + value), folded as outpost
 // folds: lines of at most 76 columns, LF + TAB between them.
@@ -60,12 +62,7 @@ sfsistat negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned lo
     *pf1 = f1 & (kSteps | SMFIP_HDR_LEADSPC);
     *pf2 = *pf3 = 0;
     smfi_setpriv(ctx, reinterpret_cast<void*>(*pf1));
-    if (f0 & SMFIF_SETSYMLIST) {
-        smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("{client_addr} {daemon_name} v"));
-        smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
-        smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>(""));
-        smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
-    }
+    if (f0 & SMFIF_SETSYMLIST) outpost::milter::request_macros(ctx);
     return SMFIS_CONTINUE;
 }
 

@@ -26,26 +26,6 @@ std::atomic<bool> g_draining{false};
 
 constexpr size_t kMaxHeaderBytes = size_t(4) << 20;
 
-// Protocol steps outpost does not need, and steps it never answers (each
-// saved reply is a round trip per header or body chunk).
-//
-// DATA is neither skipped nor left unanswered, although outpost has nothing
-// to say there: Postfix sends the DATA macros anyway, and if no reply
-// follows them, that small packet sits unacknowledged while cleanup writes
-// the first header; Nagle's algorithm in Postfix then holds the header until
-// our delayed ACK (40 ms on Linux). Measured over inet:, one session: 48 ms
-// per message with DATA skipped, 4.4 ms with DATA answered (unix: ~5 ms).
-// The other no-reply steps are followed closely enough by a step we answer
-// that they showed no such stall (5 recipients, 100 KB bodies).
-constexpr unsigned long kSkipSteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
-constexpr unsigned long kNoReplySteps = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT |
-                                        SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_BODY;
-constexpr unsigned long kRequiredActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT | SMFIF_ADDRCPT;
-// SMFIF_CHGBODY: the track stage replaces the body; without it mail is
-// delivered untracked.
-constexpr unsigned long kWantedActions =
-    kRequiredActions | SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_CHGBODY | SMFIF_SETSYMLIST;
-
 Session* session_of(SMFICTX* ctx) {
     return static_cast<Session*>(smfi_getpriv(ctx));
 }
@@ -221,16 +201,7 @@ extern "C" sfsistat op_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f
         *pf3 = 0;
         s->protocol = *pf1;
         s->leading_space = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
-        if (f0 & SMFIF_SETSYMLIST) {
-            // v: the MTA's version, which tells Sendmail (stages/sendmail.h).
-            smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("{client_addr} {daemon_name} v"));
-            smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
-            // None at the end of the headers: Postfix sends that list again
-            // before every header (a macro packet each); the queue id is
-            // known from MAIL FROM on.
-            smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>(""));
-            smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
-        }
+        if (f0 & SMFIF_SETSYMLIST) request_macros(ctx);
         return SMFIS_CONTINUE;
     } catch (const std::exception& e) {
         log_error(std::string("callback=negotiate error=") + log_value(e.what()));
@@ -387,6 +358,17 @@ extern "C" sfsistat op_close(SMFICTX* ctx) {
 }
 
 }  // namespace
+
+void request_macros(SMFICTX* ctx) {
+    // v: the MTA's version, which tells Sendmail (stages/sendmail.h).
+    smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("{client_addr} {daemon_name} v"));
+    smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
+    // None at the end of the headers: Postfix sends that list again before
+    // every header (a macro packet each); the queue id is known from MAIL
+    // FROM on.
+    smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>(""));
+    smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
+}
 
 void set_runtime(std::shared_ptr<const Runtime> rt) {
     std::lock_guard<std::mutex> lock(g_runtime_mu);

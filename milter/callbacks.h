@@ -27,6 +27,30 @@ int messages_in_progress();
 void set_draining(bool on);
 bool draining();
 
+// Protocol steps outpost does not need, and steps it never answers (each
+// saved reply is a round trip per header or body chunk).
+//
+// DATA is neither skipped nor left unanswered, although outpost has nothing
+// to say there: Postfix sends the DATA macros anyway, and if no reply
+// follows them, that small packet sits unacknowledged while cleanup writes
+// the first header; Nagle's algorithm in Postfix then holds the header until
+// our delayed ACK (40 ms on Linux). Measured over inet:, one session: 48 ms
+// per message with DATA skipped, 4.4 ms with DATA answered (unix: ~5 ms).
+// The other no-reply steps are followed closely enough by a step we answer
+// that they showed no such stall (5 recipients, 100 KB bodies).
+inline constexpr unsigned long kSkipSteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
+inline constexpr unsigned long kNoReplySteps = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT |
+                                        SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_BODY;
+inline constexpr unsigned long kRequiredActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT | SMFIF_ADDRCPT;
+// SMFIF_CHGBODY: the track stage replaces the body; without it mail is
+// delivered untracked.
+inline constexpr unsigned long kWantedActions =
+    kRequiredActions | SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_CHGBODY | SMFIF_SETSYMLIST;
+
+// Asks the MTA (at negotiation, when it offers SMFIF_SETSYMLIST) for only
+// the macros outpost reads, each once per transaction.
+void request_macros(SMFICTX* ctx);
+
 // The filter description for smfi_register.
 smfiDesc& filter_description();
 

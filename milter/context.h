@@ -95,6 +95,8 @@ struct Transaction {
     // track: the body, buffered only when it may be rewritten
     bool buffering = false;
     bool too_large = false;  // passed tracking.max_bytes: delivered untracked
+    size_t buffer_limit = 0;             // the body held for the track stage, at most
+    bool placeholder_unchecked = false;  // untracked mail over kPlaceholderOnlyBytes
     std::string body;
     std::string new_body;  // the rewritten body, when replaced
     bool body_replaced = false;

@@ -172,19 +172,37 @@ void RelaxedBodyHash::update(const unsigned char* p, size_t len) {
             }
             content('\r');  // a bare CR is part of the line
         }
-        // The common case: a run of bytes that are neither WSP nor CR.
-        const unsigned char* run = p;
-        while (p < end && *p != '\r' && *p != ' ' && *p != '\t') ++p;
-        if (p > run) {
-            content(*run);
-            out_.append(reinterpret_cast<const char*>(run) + 1, static_cast<size_t>(p - run - 1));
-        }
-        if (p == end) break;
-        if (*p == '\r')
+        const unsigned char c = *p;
+        if (c == '\r') {
             cr_ = true;
-        else
+            ++p;
+            continue;
+        }
+        if (c == ' ' || c == '\t') {
             space_ = true;
-        ++p;
+            ++p;
+            continue;
+        }
+        // A run that canonicalization leaves as it is: content bytes and
+        // single spaces between them. It ends at a CR, a TAB, or a space
+        // followed by WSP or CR (or by the end of the chunk).
+        const unsigned char* q = p + 1;
+        while (q < end) {
+            const unsigned char d = *q;
+            if (d == '\r' || d == '\t') break;
+            if (d == ' ') {
+                if (q + 1 < end && q[1] != ' ' && q[1] != '\t' && q[1] != '\r') {
+                    q += 2;
+                    continue;
+                }
+                break;
+            }
+            ++q;
+        }
+        content(c);
+        out_.append(reinterpret_cast<const char*>(p) + 1, static_cast<size_t>(q - p - 1));
+        p = q;
+        if (out_.size() >= kFlushAt) flush();
     }
 }
 

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
-#include <functional>
+#include <cstring>
 #include <string_view>
 
 #include "milter/stages/identify.h"
@@ -57,35 +57,68 @@ unsigned char ascii_lower(char c) {
     return u >= 'A' && u <= 'Z' ? static_cast<unsigned char>(u + 32) : u;
 }
 
-// ASCII case-insensitive search (`needle` in lower case), skipping ahead
-// as Boyer-Moore-Horspool does: a body is scanned at a fraction of a byte
-// compare per byte.
+// ASCII case-insensitive search of a short text (`needle` in lower case).
 bool contains_nocase(std::string_view hay, std::string_view needle) {
-    struct Hash {
-        size_t operator()(char c) const { return ascii_lower(c); }
-    };
-    struct Eq {
-        bool operator()(char a, char b) const { return ascii_lower(a) == ascii_lower(b); }
-    };
-    const std::boyer_moore_horspool_searcher<std::string_view::const_iterator, Hash, Eq> s(needle.begin(),
-                                                                                           needle.end());
-    return std::search(hay.begin(), hay.end(), s) != hay.end();
+    if (needle.size() > hay.size()) return false;
+    for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+        size_t k = 0;
+        while (k < needle.size() && ascii_lower(hay[i + k]) == needle[k]) ++k;
+        if (k == needle.size()) return true;
+    }
+    return false;
+}
+
+// memmem: glibc's search is far faster than std::string_view::find over
+// a large body whose bytes often match the needle's first one.
+size_t find_bytes(std::string_view hay, std::string_view needle, size_t from) {
+    if (from > hay.size()) return std::string_view::npos;
+    const void* at = ::memmem(hay.data() + from, hay.size() - from, needle.data(), needle.size());
+    return at ? static_cast<size_t>(static_cast<const char*>(at) - hay.data()) : std::string_view::npos;
+}
+
+bool encoded(std::string_view value) {
+    return contains_nocase(value, "quoted-printable") || contains_nocase(value, "base64");
+}
+
+// Below a multipart: whether a text part is quoted-printable or base64.
+// Part header blocks are found through their Content-Transfer-Encoding
+// field (memmem, at memory speed over a large body; the field name as
+// RFC 2045 writes it, or in lower or upper case), and the block around it
+// must say Content-Type: text/... (an attachment cannot hold the
+// placeholder where it is replaced).
+bool encoded_text_part(std::string_view body) {
+    for (const char* name : {"Content-Transfer-Encoding:", "content-transfer-encoding:", "CONTENT-TRANSFER-ENCODING:",
+                             "Content-transfer-encoding:"}) {
+        const std::string_view n(name);
+        for (size_t at = find_bytes(body, n, 0); at != std::string_view::npos; at = find_bytes(body, n, at + n.size())) {
+            const size_t eol = body.find('\n', at);
+            if (!encoded(body.substr(at + n.size(), eol == std::string_view::npos ? eol : eol - at - n.size())))
+                continue;
+            size_t from = body.rfind("\n\r\n", at);
+            from = from == std::string_view::npos ? 0 : from;
+            size_t to = body.find("\r\n\r\n", at);
+            to = to == std::string_view::npos ? body.size() : to;
+            const std::string_view block = body.substr(from, to - from);
+            // Content-Type: text/..., with or without space after the colon.
+            for (size_t c = 0; c + 13 < block.size(); ++c) {
+                if (ascii_lower(block[c]) != 'c' || !contains_nocase(block.substr(c, 13), "content-type:")) continue;
+                size_t v = c + 13;
+                while (v < block.size() && (block[v] == ' ' || block[v] == '\t')) ++v;
+                if (contains_nocase(block.substr(v, 5), "text/")) return true;
+            }
+        }
+    }
+    return false;
 }
 
 // Whether the unsubscribe placeholder may be in the message: it is there
-// as is, or a part is encoded (quoted-printable can split it with a soft
-// line break, base64 hides it), so only the MIME parser can tell.
+// as is, or a text part is encoded (quoted-printable can split it with a
+// soft line break, base64 hides it), so only the MIME parser can tell.
 bool may_hold_placeholder(const Transaction& t) {
-    if (t.body.find(kUnsubscribePlaceholder) != std::string::npos) return true;
-    // A part's encoding is in the headers, or, below a multipart, in the
-    // body's part headers.
-    const bool multipart = top_media_type(t.headers).rfind("multipart/", 0) == 0;
-    for (const char* cte : {"quoted-printable", "base64"}) {
-        if (multipart && contains_nocase(t.body, cte)) return true;
-        for (const auto& h : t.headers)
-            if (header_is(h.name, "Content-Transfer-Encoding") && contains_nocase(h.value, cte)) return true;
-    }
-    return false;
+    if (find_bytes(t.body, kUnsubscribePlaceholder, 0) != std::string_view::npos) return true;
+    for (const auto& h : t.headers)
+        if (header_is(h.name, "Content-Transfer-Encoding") && encoded(h.value)) return true;
+    return top_media_type(t.headers).rfind("multipart/", 0) == 0 && encoded_text_part(t.body);
 }
 
 void count(Message& m, const char* metric) {
@@ -115,15 +148,24 @@ StageResult TrackStage::end_of_headers(Message& m) {
     if (t.tracking_host.empty())
         t.tracking_host = tracking_host(d, m.config().records.tracking, m.config().tracking.host);
     t.buffering = true;
+    // Untracked mail is held only to replace the unsubscribe placeholder,
+    // which sits in a newsletter's text, not in a large attachment: hold
+    // at most kPlaceholderOnlyBytes of it (memory and copies stay small).
+    const auto max = static_cast<size_t>(m.config().tracking.max_bytes);
+    t.buffer_limit = d.track_opens || d.track_clicks || d.unsubscribe_footer ? max
+                                                                             : std::min(max, kPlaceholderOnlyBytes);
     return StageResult::next();
 }
 
 void TrackStage::body(Message& m, const unsigned char* data, size_t len) {
     Transaction& t = m.txn;
     if (!t.buffering) return;
-    if (t.body.size() + len > static_cast<size_t>(m.config().tracking.max_bytes)) {
+    if (t.body.size() + len > t.buffer_limit) {
         t.buffering = false;
-        t.too_large = true;
+        if (t.buffer_limit == static_cast<size_t>(m.config().tracking.max_bytes))
+            t.too_large = true;
+        else
+            t.placeholder_unchecked = true;
         std::string().swap(t.body);
         return;
     }
@@ -137,6 +179,11 @@ StageResult TrackStage::end_of_message(Message& m) {
         log_info(qid(t) + ": stage=track domain=" + t.domain->name +
                  " untracked=too-large max_bytes=" + std::to_string(m.config().tracking.max_bytes));
         count(m, stats::kUntrackedTooLarge);
+        return StageResult::next();
+    }
+    if (t.placeholder_unchecked) {
+        log_info(qid(t) + ": stage=track domain=" + t.domain->name + " placeholder=unchecked size_over=" +
+                 std::to_string(kPlaceholderOnlyBytes));
         return StageResult::next();
     }
     if (!t.buffering) return StageResult::next();

@@ -8,6 +8,11 @@
 // Content-Type is text/plain). Only then is the body buffered, up to
 // tracking.max_bytes; a larger message is delivered untracked with a log
 // line and the untracked_too_large stat — never refused, never truncated.
+// Mail of a domain with opens, clicks and the footer off is held only for
+// the placeholder, up to kPlaceholderOnlyBytes; a larger one goes as it
+// came (log line placeholder=unchecked). Such mail is not given to the MIME
+// parser at all unless it holds the placeholder as is or has a
+// quoted-printable or base64 text part (where it could hide).
 //
 // At end of message the buffered body goes through track_message()
 // (milter/track_rewrite.h: GMime for the MIME structure, gumbo for the HTML,
@@ -27,6 +32,10 @@
 #include "milter/stage.h"
 
 namespace outpost::milter {
+
+// The most of an untracked message held for the unsubscribe placeholder.
+inline constexpr size_t kPlaceholderOnlyBytes = size_t(1) << 20;
+
 
 class TrackStage : public Stage {
 public:

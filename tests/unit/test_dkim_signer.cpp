@@ -130,32 +130,29 @@ BOOST_AUTO_TEST_CASE(relaxed_header_rules) {
 }
 
 namespace {
+std::string hex(const unsigned char* d, size_t n) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < n; ++i) {
+        out += digits[d[i] >> 4];
+        out += digits[d[i] & 15];
+    }
+    return out;
+}
 std::string body_hash(const std::string& body, size_t chunk = 0) {
     RelaxedBodyHash h;
     const auto* p = reinterpret_cast<const unsigned char*>(body.data());
     const size_t step = chunk ? chunk : std::max<size_t>(body.size(), 1);
     for (size_t at = 0; at < body.size(); at += step) h.update(p + at, std::min(step, body.size() - at));
     auto d = h.finish();
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : d) {
-        out += hex[c >> 4];
-        out += hex[c & 15];
-    }
-    return out;
+    return hex(d.data(), d.size());
 }
 // SHA-256 of the canonical body, computed here from what RFC 6376 3.4.4 says it is.
 std::string sha256_hex(const std::string& s) {
     unsigned char d[32];
     unsigned int n = 0;
     EVP_Digest(s.data(), s.size(), d, &n, EVP_sha256(), nullptr);
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : d) {
-        out += hex[c >> 4];
-        out += hex[c & 15];
-    }
-    return out;
+    return hex(d, n);
 }
 }  // namespace
 

@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE stage_track
 #include <boost/test/unit_test.hpp>
 
+#include "milter/stages/track.h"
 #include "milter_fixture.h"
 #include "store/stats.h"
 
@@ -190,6 +191,18 @@ BOOST_AUTO_TEST_CASE(without_tracking_only_a_possible_placeholder_opens_the_body
     BOOST_TEST(r.txn.tracked.find("placeholder:1") != std::string::npos);
     BOOST_TEST(r.body.find("outpost_unsub") == std::string::npos);
     auto results = verify_dkim(r.delivered(), {f.d}, f.dir.path + "/keys.txt");
+    BOOST_TEST(results == std::vector<std::string>{f.d.selectors[0].name + ":ok"});
+    // Over kPlaceholderOnlyBytes, untracked mail is not held at all: the
+    // message goes as it came, signed, the placeholder left as written.
+    std::string big = "<html><body><a href=\"{{outpost_unsubscribe_url}}\">leave</a>\r\n";
+    while (big.size() <= milter::kPlaceholderOnlyBytes) big += std::string(998, 'x') + "\r\n";
+    r = send_message(f.runtime(), f.html(big + "</body></html>\r\n"));
+    BOOST_TEST(r.eom.is_next());
+    BOOST_TEST(!r.mta.body_replaced);
+    BOOST_TEST(r.txn.placeholder_unchecked);
+    BOOST_TEST(!r.txn.too_large);  // not counted as untracked: it was never tracked
+    BOOST_TEST(r.txn.body.empty());
+    results = verify_dkim(r.delivered(), {f.d}, f.dir.path + "/keys.txt");
     BOOST_TEST(results == std::vector<std::string>{f.d.selectors[0].name + ":ok"});
 }
 
