@@ -101,7 +101,8 @@
  *
  * FILES
  *      /etc/outpost/outpost.yaml      configuration (--config, $OUTPOST_CONFIG)
- *      store.path (/var/lib/outpost)  LMDB store; counters/ is written here
+ *      store.path (/var/lib/outpost)  LMDB store; counters/ is written here,
+ *                                     and counters/latency.json every 10 s
  *      store.keys                     DKIM private keys (mode 0600)
  *      tracking.secret_file           token secrets, AES-256-GCM (outpostctl
  *                                     tracking init)
