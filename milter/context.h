@@ -96,6 +96,7 @@ struct Transaction {
     bool buffering = false;
     bool too_large = false;  // passed tracking.max_bytes: delivered untracked
     size_t buffer_limit = 0;             // the body held for the track stage, at most
+    bool placeholder_only = false;       // held only for the unsubscribe placeholder
     bool placeholder_unchecked = false;  // untracked mail over kPlaceholderOnlyBytes
     std::string body;
     std::string new_body;  // the rewritten body, when replaced

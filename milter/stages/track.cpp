@@ -94,7 +94,9 @@ bool encoded_text_part(std::string_view body) {
             const size_t eol = body.find('\n', at);
             if (!encoded(body.substr(at + n.size(), eol == std::string_view::npos ? eol : eol - at - n.size())))
                 continue;
-            size_t from = body.rfind("\n\r\n", at);
+            // The part's header block: from its boundary line ("--...")
+            // to the empty line after it.
+            size_t from = body.rfind("\n--", at);
             from = from == std::string_view::npos ? 0 : from;
             size_t to = body.find("\r\n\r\n", at);
             to = to == std::string_view::npos ? body.size() : to;
@@ -152,8 +154,8 @@ StageResult TrackStage::end_of_headers(Message& m) {
     // which sits in a newsletter's text, not in a large attachment: hold
     // at most kPlaceholderOnlyBytes of it (memory and copies stay small).
     const auto max = static_cast<size_t>(m.config().tracking.max_bytes);
-    t.buffer_limit = d.track_opens || d.track_clicks || d.unsubscribe_footer ? max
-                                                                             : std::min(max, kPlaceholderOnlyBytes);
+    t.placeholder_only = !d.track_opens && !d.track_clicks && !d.unsubscribe_footer;
+    t.buffer_limit = t.placeholder_only ? std::min(max, kPlaceholderOnlyBytes) : max;
     return StageResult::next();
 }
 
@@ -162,10 +164,10 @@ void TrackStage::body(Message& m, const unsigned char* data, size_t len) {
     if (!t.buffering) return;
     if (t.body.size() + len > t.buffer_limit) {
         t.buffering = false;
-        if (t.buffer_limit == static_cast<size_t>(m.config().tracking.max_bytes))
-            t.too_large = true;
-        else
+        if (t.placeholder_only)
             t.placeholder_unchecked = true;
+        else
+            t.too_large = true;
         std::string().swap(t.body);
         return;
     }
@@ -193,7 +195,7 @@ StageResult TrackStage::end_of_message(Message& m) {
         return StageResult::next();
     }
     const Domain& d = *t.domain;
-    if (!d.track_opens && !d.track_clicks && !d.unsubscribe_footer && !may_hold_placeholder(t)) {
+    if (t.placeholder_only && !may_hold_placeholder(t)) {
         // Only the unsubscribe placeholder could change the body, and it
         // is not there: no MIME parse, the body goes as it came.
         std::string().swap(t.body);
