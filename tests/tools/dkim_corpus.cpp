@@ -180,29 +180,19 @@ std::vector<Case> generated() {
         k.body = "b\r\n";
         c.push_back(k);
     }
-    {
+    // Subjects of other shapes, over a one-line body.
+    auto add_subject = [&](std::string name, std::string subject, std::string note = "") {
         Case k;
-        k.name = "utf8-header";
-        k.headers = base_headers(" Gr\xc3\xbc\xc3\x9f""e aus K\xc3\xb6ln \xe2\x80\x94 =?utf-8?q?caf=C3=A9?=");
+        k.name = std::move(name);
+        k.headers = base_headers(subject);
         k.body = "b\r\n";
-        c.push_back(k);
-    }
-    {
-        Case k;
-        k.name = "header-bare-cr";
-        k.headers = base_headers(" a\rb");
-        k.body = "b\r\n";
-        k.note = "libopendkim takes a bare CR in a header value for a space (RFC 6376 3.4.2 keeps it)";
-        c.push_back(k);
-    }
-    {
-        Case k;
-        k.name = "header-vt";
-        k.headers = base_headers(" a\vb");
-        k.body = "b\r\n";
-        k.note = "libopendkim takes VT in a header value for a space (RFC 6376 3.4.2: only WSP)";
-        c.push_back(k);
-    }
+        k.note = std::move(note);
+        c.push_back(std::move(k));
+    };
+    add_subject("utf8-header", " Gr\xc3\xbc\xc3\x9f""e aus K\xc3\xb6ln \xe2\x80\x94 =?utf-8?q?caf=C3=A9?=");
+    add_subject("header-bare-cr", " a\rb",
+                "libopendkim takes a bare CR in a header value for a space (RFC 6376 3.4.2 keeps it)");
+    add_subject("header-vt", " a\vb", "libopendkim takes VT in a header value for a space (RFC 6376 3.4.2: only WSP)");
     return c;
 }
 

@@ -21,6 +21,13 @@ std::vector<std::pair<std::string, std::string>> html_headers(
             {"MIME-Version", " 1.0"},   {"Content-Type", " " + type}, {"Content-Transfer-Encoding", " 7bit"}};
 }
 
+SetDomainOptions tracking_off() {
+    SetDomainOptions o;
+    o.track_opens = false;
+    o.track_clicks = false;
+    return o;
+}
+
 SetDomainOptions tracking_on() {
     SetDomainOptions o;
     o.track_opens = true;
@@ -138,10 +145,7 @@ BOOST_AUTO_TEST_CASE(what_is_not_buffered_or_not_changed) {
 
 BOOST_AUTO_TEST_CASE(placeholder_and_footer) {
     Fixture f;
-    SetDomainOptions off;
-    off.track_opens = false;
-    off.track_clicks = false;
-    f.admin->set_domain("example.com", off);
+    f.admin->set_domain("example.com", tracking_off());
     Send s = f.html("<html><body><a href=\"{{outpost_unsubscribe_url}}\">leave</a></body></html>\r\n");
     Delivery r = send_message(f.runtime(), s);
     BOOST_REQUIRE(r.mta.body_replaced);
@@ -172,10 +176,7 @@ BOOST_AUTO_TEST_CASE(placeholder_and_footer) {
 
 BOOST_AUTO_TEST_CASE(without_tracking_only_a_possible_placeholder_opens_the_body) {
     Fixture f;
-    SetDomainOptions off;
-    off.track_opens = false;
-    off.track_clicks = false;
-    f.admin->set_domain("example.com", off);
+    f.admin->set_domain("example.com", tracking_off());
     // No placeholder, no encoded part: the body is not parsed, not replaced.
     Delivery r = send_message(f.runtime(), f.html());
     BOOST_TEST(r.eom.is_next());
