@@ -241,7 +241,14 @@ const std::vector<std::string>& DkimSigner::signed_headers() {
 }
 
 const std::vector<std::string>& DkimSigner::oversigned_headers() {
-    static const std::vector<std::string> list = {"from", "list-unsubscribe", "list-unsubscribe-post"};
+    // Every header a receiver shows or a replay could swap: named once more
+    // in h= than the message holds (present or not), so that a second one
+    // added after signing breaks the signature instead of being believed.
+    static const std::vector<std::string> list = {
+        "from",        "sender",       "reply-to",     "subject",      "date",
+        "to",          "cc",           "message-id",   "in-reply-to",  "references",
+        "mime-version", "content-type", "content-transfer-encoding",
+        "list-unsubscribe", "list-unsubscribe-post"};
     return list;
 }
 

@@ -93,11 +93,24 @@ BOOST_AUTO_TEST_CASE(rsa_and_ed25519_verify) {
             BOOST_TEST(hl.find("x-not-signed") == std::string::npos);
             auto r = test::verify_dkim(s.message, {domain_with(kp, alg)}, dir.path + "/keys.txt");
             BOOST_TEST(r == std::vector<std::string>{"sel:ok"});
-            // Adding a second From after signing breaks the signature (over-signing).
-            std::string evil = s.message;
-            evil.insert(evil.find("\r\n\r\n") + 2, "From: ceo@bank.example\r\n");
-            r = test::verify_dkim(evil, {domain_with(kp, alg)}, dir.path + "/keys.txt");
-            BOOST_TEST(r == std::vector<std::string>{"sel:fail"});
+            // Adding a second From, Subject, To, ... after signing breaks the
+            // signature (over-signing), present in the message or not.
+            for (const char* added : {"From: ceo@bank.example", "Subject: urgent", "To: victim@example.org",
+                                      "Cc: more@example.org", "Reply-To: thief@example.net", "Date: Mon, 1 Jan 2024",
+                                      "Message-ID: <replay@example.com>", "Content-Type: text/html",
+                                      "Sender: boss@example.com", "References: <x@y>"}) {
+                BOOST_TEST_CONTEXT(added) {
+                    std::string evil = s.message;
+                    evil.insert(evil.find("\r\n\r\n") + 2, std::string(added) + "\r\n");
+                    r = test::verify_dkim(evil, {domain_with(kp, alg)}, dir.path + "/keys.txt");
+                    BOOST_TEST(r == std::vector<std::string>{"sel:fail"});
+                }
+            }
+            // An unsigned header (X-Mailer) added later leaves it valid.
+            std::string benign = s.message;
+            benign.insert(benign.find("\r\n\r\n") + 2, "X-Mailer: later\r\n");
+            r = test::verify_dkim(benign, {domain_with(kp, alg)}, dir.path + "/keys.txt");
+            BOOST_TEST(r == std::vector<std::string>{"sel:ok"});
         }
     }
 }
