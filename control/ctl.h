@@ -18,8 +18,9 @@
 //       FILE:LINE:COL: KEY ...), or a setting the command needs
 //   6   environment error: store, key files, permissions, internal error
 //   7   checked, not verified: `domain verify`, `relay verify` (a record is
-//       missing or wrong, or DNS did not answer); outpost-verify.service
-//       relies on it
+//       missing or wrong, or DNS did not answer), `message verify` (a
+//       signature failed, or there is none); outpost-verify.service relies
+//       on it
 //   75  `ingest` only: the store could not be written (EX_TEMPFAIL: Postfix
 //       retries); mail it cannot use exits 0
 #pragma once

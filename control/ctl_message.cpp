@@ -70,7 +70,10 @@ std::string read_message(const std::string& file) {
         data.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     } else {
         std::ifstream f(file, std::ios::binary);
-        if (!f) throw Error(Exit::not_found, "FILE_UNREADABLE", file + ": cannot be read");
+        if (!f)
+            throw Error(Exit::not_found, "FILE_UNREADABLE",
+                        file + ": cannot be read (no such file, or no permission); give the path of a saved "
+                               "message, or - to read it from standard input");
         data.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
     }
     // A mailbox file may hold LF line ends, and an mbox "From " line.
@@ -89,7 +92,10 @@ void verify(Context& ctx, const std::string& file) {
     size_t split = msg.find("\r\n\r\n");
     if (split == std::string::npos) {
         if (msg.size() >= 2 && msg.compare(msg.size() - 2, 2, "\r\n") == 0) split = msg.size() - 2;
-        else throw Error(Exit::usage, "MESSAGE_INVALID", file + ": no header section (no empty line after the headers)");
+        else
+            throw Error(Exit::usage, "MESSAGE_INVALID",
+                        file + ": no header section (no empty line after the headers); give the whole message "
+                               "as delivered: headers, an empty line, the body");
     }
     const std::string head = msg.substr(0, split + 2);
     std::string body = split + 4 <= msg.size() ? msg.substr(split + 4) : std::string();

@@ -145,7 +145,8 @@ void print_milter_latency(Context& ctx) {
     std::ifstream f(path);
     if (!f)
         throw Error(Exit::not_found, "NO_MILTER_FIGURES",
-                    path + " does not exist: outpost-milter writes it every 10 s while it runs");
+                    path + " does not exist: outpost-milter writes it every 10 s while it runs; start it "
+                           "(systemctl start outpost-milter), or check store.path in the configuration");
     nlohmann::json j;
     try {
         f >> j;

@@ -123,8 +123,9 @@
  *      conflict (already exists, or the state forbids it); 4 is no longer
  *      used; 5 configuration error (every problem in the file, one line
  *      each); 6 environment error (store, key files, permissions); 7
- *      `domain verify` or `relay verify` checked and something is not
- *      verified (a record missing or wrong, or DNS did not answer); 75
+ *      `domain verify`, `relay verify` or `message verify` checked and
+ *      something is not verified (a record missing or wrong, DNS did not
+ *      answer, a signature failed or missing); 75
  *      (EX_TEMPFAIL) `ingest` could not write the store (Postfix retries).
  *
  * SEE ALSO
@@ -165,7 +166,7 @@ namespace {
 const char* kFooter =
     "Exit status: 0 ok, 1 usage (the command line is wrong, values included),\n"
     "2 not found, 3 conflict, 5 configuration error, 6 environment error,\n"
-    "7 checked and not verified (domain verify, relay verify).\n"
+    "7 checked and not verified (domain verify, relay verify, message verify).\n"
     "Configuration: --config FILE, else $OUTPOST_CONFIG, else /etc/outpost/outpost.yaml.\n"
     "See outpostctl(8) and outpost.yaml(5).";
 

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "store/error.h"
+#include "store/text.h"
 
 namespace outpost::milter {
 namespace {
@@ -259,12 +260,10 @@ DkimSigner::DkimSigner(std::shared_ptr<const SigningKey> key, std::string domain
 }
 
 void DkimSigner::header(std::string_view name, std::string_view value) {
-    std::string lower(name);
-    for (char& c : lower)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    std::string l = lower(name);
     const auto& list = signed_headers();
-    if (std::find(list.begin(), list.end(), lower) == list.end()) return;
-    headers_.push_back(Header{std::string(name), std::move(lower), std::string(value)});
+    if (std::find(list.begin(), list.end(), l) == list.end()) return;
+    headers_.push_back(Header{std::string(name), std::move(l), std::string(value)});
 }
 
 std::string fold_signature(const std::vector<std::string>& tags, size_t initial, size_t rsa_sig_octets) {

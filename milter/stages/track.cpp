@@ -11,6 +11,7 @@
 #include "milter/track_rewrite.h"
 #include "store/log.h"
 #include "store/stats.h"
+#include "store/text.h"
 
 namespace outpost::milter {
 namespace {
@@ -52,22 +53,6 @@ std::string header_text(const Session& s, const Transaction& t) {
     return out;
 }
 
-unsigned char ascii_lower(char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u >= 'A' && u <= 'Z' ? static_cast<unsigned char>(u + 32) : u;
-}
-
-// ASCII case-insensitive search of a short text (`needle` in lower case).
-bool contains_nocase(std::string_view hay, std::string_view needle) {
-    if (needle.size() > hay.size()) return false;
-    for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
-        size_t k = 0;
-        while (k < needle.size() && ascii_lower(hay[i + k]) == needle[k]) ++k;
-        if (k == needle.size()) return true;
-    }
-    return false;
-}
-
 // memmem: glibc's search is far faster than std::string_view::find over
 // a large body whose bytes often match the needle's first one.
 size_t find_bytes(std::string_view hay, std::string_view needle, size_t from) {
@@ -77,7 +62,8 @@ size_t find_bytes(std::string_view hay, std::string_view needle, size_t from) {
 }
 
 bool encoded(std::string_view value) {
-    return contains_nocase(value, "quoted-printable") || contains_nocase(value, "base64");
+    const std::string v = lower(value);
+    return v.find("quoted-printable") != std::string::npos || v.find("base64") != std::string::npos;
 }
 
 // Below a multipart: whether a text part is quoted-printable or base64.
@@ -100,13 +86,12 @@ bool encoded_text_part(std::string_view body) {
             from = from == std::string_view::npos ? 0 : from;
             size_t to = body.find("\r\n\r\n", at);
             to = to == std::string_view::npos ? body.size() : to;
-            const std::string_view block = body.substr(from, to - from);
             // Content-Type: text/..., with or without space after the colon.
-            for (size_t c = 0; c + 13 < block.size(); ++c) {
-                if (ascii_lower(block[c]) != 'c' || !contains_nocase(block.substr(c, 13), "content-type:")) continue;
-                size_t v = c + 13;
-                while (v < block.size() && (block[v] == ' ' || block[v] == '\t')) ++v;
-                if (contains_nocase(block.substr(v, 5), "text/")) return true;
+            const std::string block = lower(body.substr(from, to - from));
+            for (size_t c = block.find("content-type:"); c != std::string::npos;
+                 c = block.find("content-type:", c + 1)) {
+                const size_t v = block.find_first_not_of(" \t", c + 13);
+                if (v != std::string::npos && block.compare(v, 5, "text/") == 0) return true;
             }
         }
     }
