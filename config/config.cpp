@@ -65,6 +65,16 @@ const std::vector<Param>& params() {
         {"store.keys", Type::string, "/var/lib/outpost/keys", 0, 0, "",
          "DKIM private keys, one file per selector, mode 0600, never read by trackd",
          [](Config& c, const Value& v) { c.store.keys = S(v); }},
+        {"store.counters_max_size", Type::size, "1GB", 65536, 1e12, "",
+         "largest size the counters map (counters/: warmup counts, stats, events) grows to; "
+         "past it counting stops, unlimited domains keep sending, warmup-limited ones get 451",
+         [](Config& c, const Value& v) { c.store.counters_max_size = I(v); }},
+        {"store.stats_days", Type::integer, "400", 2, 36500, "",
+         "days of per-domain stats kept; older days are pruned by the milter every hour",
+         [](Config& c, const Value& v) { c.store.stats_days = I(v); }},
+        {"store.events_days", Type::integer, "90", 1, 36500, "",
+         "days of events (bounces, complaints, unsubscribes, clicks) kept",
+         [](Config& c, const Value& v) { c.store.events_days = I(v); }},
 
         {"log.facility", Type::choice, "mail", 0, 0,
          "mail|daemon|user|local0|local1|local2|local3|local4|local5|local6|local7",
@@ -606,6 +616,11 @@ std::vector<ConfigProblem> validate_config(const Config& c) {
             r.find_first_of("<> \t\r\n,;\"") != std::string::npos)
             bad("milter.sandbox_recipient", r, "must be one address such as sandbox@relay.example.net");
     }
+    if (c.store.stats_days < c.health.window_days)
+        out.push_back({"store.stats_days", "store.stats_days (" + std::to_string(c.store.stats_days) +
+                                               ") must be at least health.window_days (" +
+                                               std::to_string(c.health.window_days) +
+                                               "): the health check reads that many days of stats"});
     if (c.store.keys == c.store.path)
         out.push_back({"store.keys", "store.keys must differ from store.path ('" + c.store.path +
                                          "'): keys are kept apart from the shared store"});

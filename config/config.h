@@ -29,6 +29,9 @@ struct Config {
     struct {
         std::string path;  // LMDB environment directory
         std::string keys;  // DKIM private keys directory (mode 0700, files 0600)
+        long long counters_max_size = 0;  // bytes the counters map may grow to
+        long long stats_days = 0;         // days of per-domain stats kept
+        long long events_days = 0;        // days of events kept
     } store;
     struct {
         std::string facility;  // syslog facility name: mail, daemon, user, local0..local7

@@ -161,6 +161,9 @@ void print_milter_latency(Context& ctx) {
                 format_time(j.value("since", int64_t(0))).c_str(),
                 static_cast<unsigned long long>(j.value("count", uint64_t(0))), j.value("p50_ms", 0.0),
                 j.value("p99_ms", 0.0), j.value("p999_ms", 0.0));
+    if (const auto e = j.value("counters_errors", uint64_t(0)))
+        std::printf("counters writes failed: %llu (see the milter's log: counters error=...)\n",
+                    static_cast<unsigned long long>(e));
 }
 
 }  // namespace

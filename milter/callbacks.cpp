@@ -112,10 +112,12 @@ void count_refusal(const Session& s, const Transaction& t, const StageResult& r)
     if (r.verdict != StageResult::Verdict::reject && r.verdict != StageResult::Verdict::tempfail) return;
     if (!t.domain || r.token.empty()) return;
     try {
-        auto w = s.rt->store->write_counters();
-        s.rt->store->add_stat(w, t.domain->name, utc_day(std::time(nullptr)), stats::rejected(r.token), 1);
-        w.commit();
+        s.rt->store->update_counters([&](lmdb::WriteTxn& w) {
+            s.rt->store->add_stat(w, t.domain->name, utc_day(std::time(nullptr)), stats::rejected(r.token), 1);
+            return true;
+        });
     } catch (const std::exception& e) {
+        counters_errors().fetch_add(1, std::memory_order_relaxed);
         log_warning(qid(t) + ": stats error=" + log_value(e.what()));
     }
 }

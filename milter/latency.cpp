@@ -42,7 +42,8 @@ std::string LatencyHistogram::snapshot_json(int64_t since_epoch) const {
                         {"count", total},
                         {"p50_ms", quantile_us(c, 0.50) / 1000.0},
                         {"p99_ms", quantile_us(c, 0.99) / 1000.0},
-                        {"p999_ms", quantile_us(c, 0.999) / 1000.0}};
+                        {"p999_ms", quantile_us(c, 0.999) / 1000.0},
+                        {"counters_errors", counters_errors().load(std::memory_order_relaxed)}};
     nlohmann::json b = nlohmann::json::array();
     for (int i = 0; i < kBuckets; ++i)
         if (c[static_cast<size_t>(i)]) b.push_back({upper_us(i), c[static_cast<size_t>(i)]});
@@ -53,6 +54,11 @@ std::string LatencyHistogram::snapshot_json(int64_t since_epoch) const {
 LatencyHistogram& eom_latency() {
     static LatencyHistogram h;
     return h;
+}
+
+std::atomic<uint64_t>& counters_errors() {
+    static std::atomic<uint64_t> n{0};
+    return n;
 }
 
 void write_latency_file(const std::string& store_path, int64_t since_epoch) {

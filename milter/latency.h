@@ -37,6 +37,11 @@ private:
 // The process's histogram.
 LatencyHistogram& eom_latency();
 
+// Writes of the counters environment (warmup counts, stats) that failed
+// since the milter started: the mail went on (unlimited domain) or got a
+// 451 (warmup-limited). In the snapshot as "counters_errors".
+std::atomic<uint64_t>& counters_errors();
+
 // Writes the snapshot next to the counters (atomically: temp file, rename).
 void write_latency_file(const std::string& store_path, int64_t since_epoch);
 

@@ -277,6 +277,21 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
             }
             if (tick % 100 == 0)
                 if (auto r = current_runtime()) write_latency_file(r->config->store.path, g_started_at);
+            // Old days of counters, stats and events: 10 s after start,
+            // then every hour.
+            if (tick == 100 || tick % 36000 == 0) {
+                try {
+                    if (auto r = current_runtime()) {
+                        const auto p = r->store->prune_counters(std::time(nullptr));
+                        if (p.warmup + p.stats + p.events)
+                            log_info("pruned counters: " + std::to_string(p.warmup) + " warmup/seen, " +
+                                     std::to_string(p.stats) + " stats, " + std::to_string(p.events) +
+                                     " events (store.stats_days, store.events_days)");
+                    }
+                } catch (const std::exception& e) {
+                    log_error(std::string("counters pruning failed: ") + e.what());
+                }
+            }
             if (tick % 600 != 0) continue;
             try {
                 if (auto r = current_runtime())

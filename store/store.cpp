@@ -1,14 +1,19 @@
 // store.cpp - tables, schema version, and the typed accessors.
 #include "store/store.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
+#include <filesystem>
+
+#include "store/log.h"
 
 namespace outpost {
 namespace {
 
 constexpr size_t kMainMapSize = size_t(1) << 30;  // 1 GiB, sparse
-constexpr size_t kCountersMapSize = size_t(1) << 30;
+constexpr size_t kCountersFirstMapSize = size_t(16) << 20;
 
 std::string sep(const std::string& a, const std::string& b) {
     return a + '\0' + b;
@@ -49,12 +54,14 @@ std::string utc_day(int64_t epoch_seconds) {
     return buf;
 }
 
-Store::Store(const Config& cfg, Mode mode) : path_(cfg.store.path) {
+Store::Store(const Config& cfg, Mode mode)
+    : path_(cfg.store.path),
+      counters_max_(static_cast<size_t>(cfg.store.counters_max_size)),
+      stats_days_(cfg.store.stats_days),
+      events_days_(cfg.store.events_days) {
     const bool rw = mode == Mode::read_write;
-    main_ = std::make_unique<lmdb::Env>(path_, rw ? 0 : MDB_RDONLY, 16, kMainMapSize, rw);
-    // The counters env is written by the milter even though it only reads
-    // the main env, so it is always opened read-write.
-    counters_ = std::make_unique<lmdb::Env>(path_ + "/counters", MDB_NOSYNC, 8, kCountersMapSize, true);
+    main_ = lmdb::Env::open(path_, rw ? 0 : MDB_RDONLY, 16, kMainMapSize, rw);
+    open_counters();
 
     dbi_.meta = lmdb::open_dbi(*main_, "meta", rw);
     {
@@ -83,9 +90,6 @@ Store::Store(const Config& cfg, Mode mode) : path_(cfg.store.path) {
     dbi_.key_hashes = lmdb::open_dbi(*main_, "key_hashes", rw);
     dbi_.key_sasl = lmdb::open_dbi(*main_, "key_sasl", rw);
     dbi_.suppression = lmdb::open_dbi(*main_, "suppression", rw);
-    dbi_.counters = lmdb::open_dbi(*counters_, "counters", true);
-    dbi_.stats = lmdb::open_dbi(*counters_, "stats", true);
-    dbi_.events = lmdb::open_dbi(*counters_, "events", true);
     if (rw) {
         auto t = write();
         if (!t.get(dbi_.meta, "schema_version")) {
@@ -93,6 +97,110 @@ Store::Store(const Config& cfg, Mode mode) : path_(cfg.store.path) {
             t.put(dbi_.meta, "created_at", std::to_string(now_seconds()));
             t.commit();
         }
+    }
+}
+
+// The counters env is written by the milter even though it only reads the
+// main env, so it is always opened read-write. A damaged one is moved aside
+// and recreated (soft state, see store.h).
+void Store::open_counters() {
+    const std::string dir = path_ + "/counters";
+    if (counters_max_ == 0) counters_max_ = size_t(1) << 30;
+    const size_t first = std::min(kCountersFirstMapSize, counters_max_);
+    for (int attempt = 0;; ++attempt) {
+        try {
+            counters_ = lmdb::Env::open(dir, MDB_NOSYNC, 8, first, true);
+            dbi_.counters = lmdb::open_dbi(*counters_, "counters", true);
+            dbi_.stats = lmdb::open_dbi(*counters_, "stats", true);
+            dbi_.events = lmdb::open_dbi(*counters_, "events", true);
+            // Read every table's first page: damage at the root shows now.
+            auto t = read_counters();
+            for (MDB_dbi d : {dbi_.counters, dbi_.stats, dbi_.events}) {
+                MDB_stat st{};
+                int rc = mdb_stat(t.get(), d, &st);
+                if (rc) lmdb::throw_error("mdb_stat", rc, dir);
+                t.each(d, "", [](std::string_view, std::string_view) { return false; });
+            }
+            return;
+        } catch (const lmdb::Failure& e) {
+            if (!e.corrupt() || attempt > 0) throw;
+            counters_.reset();
+            char stamp[32];
+            std::time_t tt = std::time(nullptr);
+            std::tm tm{};
+            gmtime_r(&tt, &tm);
+            std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+            const std::string aside = dir + ".corrupt-" + stamp;
+            std::error_code ec;
+            std::filesystem::rename(dir, aside, ec);
+            if (ec)
+                throw Error(Exit::environment, "COUNTERS_CORRUPT",
+                            "the counters environment " + dir + " is damaged (" + e.what() +
+                                ") and could not be moved aside: " + ec.message() + "; move it away (mv " +
+                                dir + " " + aside + ") and start again: it is recreated empty");
+            counters_set_aside_ = aside;
+            log_warning("counters environment " + dir + " was damaged (" + e.what() + "); moved it to " +
+                        aside + " and created a new one: today's warmup counts and the stats restart at zero");
+        }
+    }
+}
+
+void Store::update_counters(const std::function<bool(lmdb::WriteTxn&)>& fn) {
+    for (;;) {
+        try {
+            auto t = write_counters();
+            if (fn(t)) t.commit();
+            return;
+        } catch (const lmdb::Failure& e) {
+            if (e.rc() != MDB_MAP_FULL) throw;
+            // The transaction is gone (aborted by its destructor): grow.
+            if (!counters_->grow(counters_max_))
+                throw lmdb::Failure(MDB_MAP_FULL, "the counters map is full at " +
+                                                      std::to_string(counters_->map_size() >> 20) +
+                                                      " MiB (store.counters_max_size); raise it, or let "
+                                                      "the hourly pruning free old days");
+            log_info("counters map grown to " + std::to_string(counters_->map_size() >> 20) + " MiB");
+        }
+    }
+}
+
+Store::Pruned Store::prune_counters(int64_t now, size_t max) {
+    Pruned p;
+    const std::string warmup_before = utc_day(now - 86400);
+    const std::string stats_before = utc_day(now - stats_days_ * 86400);
+    char ns[24];
+    std::snprintf(ns, sizeof ns, "%020lld",
+                  static_cast<long long>((now - events_days_ * 86400) * 1000000000LL));
+    const std::string events_before = ns;
+    // The day (or time) field of each key: warmup NUL domain NUL day,
+    // domain NUL day NUL metric, domain NUL time.
+    auto field = [](std::string_view key, int index) {
+        for (int i = 0; i < index; ++i) {
+            const size_t z = key.find('\0');
+            if (z == std::string_view::npos) return std::string_view();
+            key.remove_prefix(z + 1);
+        }
+        return key.substr(0, key.find('\0'));
+    };
+    for (;;) {
+        size_t w = 0, sn = 0, st = 0, ev = 0;
+        update_counters([&](lmdb::WriteTxn& t) {
+            w = t.erase_if(dbi_.counters, std::string("warmup") + '\0', max,
+                           [&](std::string_view k, std::string_view) { return field(k, 2) < warmup_before; });
+            // outpost-trackd's first-open/first-click marks hold their day.
+            sn = t.erase_if(dbi_.counters, std::string("seen") + '\0', max - w,
+                            [&](std::string_view, std::string_view v) { return v < stats_before; });
+            st = t.erase_if(dbi_.stats, "", max - w - sn,
+                            [&](std::string_view k, std::string_view) { return field(k, 1) < stats_before; });
+            ev = t.erase_if(dbi_.events, "", max - w - sn - st,
+                            [&](std::string_view k, std::string_view) { return field(k, 1) < events_before; });
+            return w + sn + st + ev > 0;
+        });
+        p.warmup += w + sn;
+        p.stats += st;
+        p.events += ev;
+        const size_t n = w + sn + st + ev;
+        if (n < max) return p;
     }
 }
 

@@ -499,14 +499,17 @@ Response Handler::healthz() const {
 void Handler::count(const std::string& domain, int64_t now, const char* metric, const std::string& seen,
                     const char* unique_metric) const noexcept {
     try {
-        auto t = store_.write_counters();
         const std::string day = utc_day(now);
-        store_.add_stat(t, domain, day, metric, 1);
-        if (!seen.empty() && unique_metric && store_.counter(t, seen) == 0) {
-            store_.set_counter(t, seen, 1);
-            store_.add_stat(t, domain, day, unique_metric, 1);
-        }
-        t.commit();
+        store_.update_counters([&](lmdb::WriteTxn& t) {
+            store_.add_stat(t, domain, day, metric, 1);
+            if (!seen.empty() && unique_metric && store_.counter(t, seen) == 0) {
+                // The mark holds the day it was set, so the hourly pruning
+                // can let it go with that day's stats (store.stats_days).
+                store_.set_counter(t, seen, std::stoll(day));
+                store_.add_stat(t, domain, day, unique_metric, 1);
+            }
+            return true;
+        });
     } catch (const std::exception& e) {
         try {
             log_error("stats not written for " + log_value(domain) + ": " + e.what());

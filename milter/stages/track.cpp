@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "milter/latency.h"
 #include "milter/stages/identify.h"
 #include "milter/stages/suppress.h"
 #include "milter/track_rewrite.h"
@@ -110,10 +111,12 @@ bool may_hold_placeholder(const Transaction& t) {
 
 void count(Message& m, const char* metric) {
     try {
-        auto w = m.rt.store->write_counters();
-        m.rt.store->add_stat(w, m.txn.domain->name, utc_day(m.now), metric, 1);
-        w.commit();
+        m.rt.store->update_counters([&](lmdb::WriteTxn& w) {
+            m.rt.store->add_stat(w, m.txn.domain->name, utc_day(m.now), metric, 1);
+            return true;
+        });
     } catch (const std::exception& e) {
+        counters_errors().fetch_add(1, std::memory_order_relaxed);
         // Stats are soft state: a message is never refused for them.
         log_warning(qid(m.txn) + ": stage=track stat=" + metric + " error=" + log_value(e.what()));
     }

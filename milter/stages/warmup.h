@@ -13,9 +13,16 @@
 // daemon), so this costs no fsync. If a later stage fails, undo() gives the
 // reservation back. Counter keys carry the UTC day, so the limit resets at
 // 00:00 UTC. Sandbox mail is neither limited nor counted.
+//
+// The counters are soft state: if they cannot be read or written (map
+// full at store.counters_max_size, disk full, a damaged environment), a
+// domain without a limit keeps sending, with a log line and the milter's
+// counters_errors count; a warmup-limited domain gets 451 4.3.0
+// COUNTERS_UNAVAILABLE until they can.
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <string>
 
 #include "milter/stage.h"
@@ -38,6 +45,9 @@ public:
     StageResult end_of_headers(Message& m) override;
     StageResult end_of_message(Message& m) override;
     void undo(Message& m) noexcept override;
+
+private:
+    static StageResult counters_failed(Message& m, const std::exception& e);
 };
 
 }  // namespace outpost::milter

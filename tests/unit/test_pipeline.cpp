@@ -5,6 +5,7 @@
 #define BOOST_TEST_MODULE pipeline
 #include <boost/test/unit_test.hpp>
 
+#include "milter/latency.h"
 #include "milter/stages/identify.h"
 #include "milter_fixture.h"
 
@@ -455,4 +456,64 @@ BOOST_AUTO_TEST_CASE(store_changes_apply_without_reload) {
     Delivery r = send_message(rt, s);
     BOOST_TEST(r.eom.is_next());
     BOOST_TEST(r.txn.key->name == "net");
+}
+
+// Counters are soft state: with the counters map full (and not allowed to
+// grow), a domain without a warmup limit keeps sending, signed, and the
+// failure is counted; a warmup-limited domain is refused for now with 451,
+// never sent past a limit it cannot count. Room made: both send again.
+BOOST_AUTO_TEST_CASE(a_full_counters_map_stops_only_warmup_limited_domains) {
+    MilterFixture f("warmup:\n  days: 14\n  first_day: 50\n");
+    f.cfg.store.counters_max_size = 16 << 20;  // the first map size: no growth
+    f.add_verified("limited.example");
+    f.add_verified("unlimited.example");
+    SetDomainOptions no_warmup;
+    no_warmup.warmup_days = 0;
+    f.admin->set_domain("unlimited.example", no_warmup);
+    f.add_key("any", sasl_key("any"));
+    Store& store = *f.runtime().store;
+    // Fill it: large values first, then smaller ones into what is left,
+    // until not even a one-counter write fits.
+    int filled = 0;
+    for (size_t size : {size_t(256) << 10, size_t(16) << 10, size_t(1) << 10, size_t(64)}) {
+        const std::string value(size, 'z');
+        try {
+            for (int i = 0; i < 100000; ++i, ++filled)
+                store.update_counters([&](lmdb::WriteTxn& t) {
+                    t.put(store.dbi().counters, "fill" + std::to_string(filled), value);
+                    return true;
+                });
+            BOOST_FAIL("a 16 MiB map took 100,000 more values");
+        } catch (const lmdb::Failure& e) {
+            BOOST_REQUIRE(e.rc() == MDB_MAP_FULL);
+        }
+    }
+    const uint64_t errors_before = milter::counters_errors().load();
+
+    Send s;
+    s.sasl = "any";
+    s.headers = plain("a@unlimited.example");
+    Delivery ok = send_message(f.runtime(), s);
+    BOOST_TEST(ok.eoh.is_next());
+    BOOST_TEST(ok.eom.is_next());
+    BOOST_TEST(find(ok, "DKIM-Signature") != nullptr);
+    BOOST_TEST(milter::counters_errors().load() > errors_before);
+
+    s.headers = plain("a@limited.example");
+    Delivery held = send_message(f.runtime(), s);
+    const milter::StageResult& r = held.eoh.is_next() ? held.eom : held.eoh;
+    check_reply(r, "451", "4.3.0", "COUNTERS_UNAVAILABLE");
+    BOOST_TEST(r.text.find("limited.example") != std::string::npos, r.text);
+    BOOST_TEST(find(held, "DKIM-Signature") == nullptr);
+
+    // The administrator raises store.counters_max_size and reloads: the
+    // new runtime's Store shares the open environment and grows its map.
+    Config raised = f.cfg;
+    raised.store.counters_max_size = 64 << 20;
+    auto reloaded = milter::make_runtime(std::make_shared<const Config>(raised), nullptr);
+    Delivery after = send_message(*reloaded, s);
+    BOOST_TEST(after.eom.is_next());
+    BOOST_TEST(find(after, "DKIM-Signature") != nullptr);
+    BOOST_TEST(reloaded->store->counters_map_size() > size_t(16) << 20);
+    BOOST_TEST(f.admin->usage_today("limited.example") == 1);
 }
