@@ -93,6 +93,10 @@ bool must_quote(char c) {
 std::string quote_phrase(std::string_view phrase) {
     size_t end = phrase.size();
     while (end > 0 && wsp(phrase[end - 1])) --end;
+    // A white space escaped by a backslash (a\ ) belongs to the phrase.
+    size_t escapes = 0;
+    while (escapes < end && phrase[end - 1 - escapes] == '\\') ++escapes;
+    if (escapes % 2 == 1 && end < phrase.size()) ++end;
     const std::string_view text = phrase.substr(0, end), tail = phrase.substr(end);
     const std::vector<bool> top = top_level(text, false);
     bool needed = false;

@@ -4,21 +4,31 @@
 #include <arpa/inet.h>
 
 #include <cstdlib>
+#include <cstring>
 
 namespace outpost {
 namespace {
 
-bool parse_ip(std::string ip, int& family, std::array<unsigned char, 16>& out) {
-    if (ip.rfind("::ffff:", 0) == 0 && ip.find('.') != std::string::npos) ip = ip.substr(7);
+// An IPv4-mapped IPv6 address (::ffff:a.b.c.d, in any spelling, hex
+// included) is taken as the IPv4 address; `mapped` says it was one.
+bool parse_ip(const std::string& ip, int& family, std::array<unsigned char, 16>& out, bool& mapped) {
+    mapped = false;
     if (inet_pton(AF_INET, ip.c_str(), out.data()) == 1) {
         family = AF_INET;
         return true;
     }
-    if (inet_pton(AF_INET6, ip.c_str(), out.data()) == 1) {
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, ip.c_str(), &a6) != 1) return false;
+    out = {};
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+        family = AF_INET;
+        mapped = true;
+        std::memcpy(out.data(), a6.s6_addr + 12, 4);
+    } else {
         family = AF_INET6;
-        return true;
+        std::memcpy(out.data(), a6.s6_addr, 16);
     }
-    return false;
+    return true;
 }
 
 }  // namespace
@@ -34,7 +44,14 @@ std::optional<Cidr> Cidr::parse(const std::string& text) {
             return std::nullopt;
         prefix = std::atoi(p.c_str());
     }
-    if (!parse_ip(ip, c.family, c.addr)) return std::nullopt;
+    bool mapped = false;
+    if (!parse_ip(ip, c.family, c.addr, mapped)) return std::nullopt;
+    if (mapped && prefix >= 0) {
+        // ::ffff:0:0/96 and longer are IPv4 networks; a shorter prefix
+        // would cover IPv6 addresses that are not IPv4 at all.
+        if (prefix < 96) return std::nullopt;
+        prefix -= 96;
+    }
     const int max = c.family == AF_INET ? 32 : 128;
     if (prefix > max) return std::nullopt;
     c.prefix = prefix < 0 ? max : prefix;
@@ -44,7 +61,8 @@ std::optional<Cidr> Cidr::parse(const std::string& text) {
 bool Cidr::contains(const std::string& ip) const {
     int fam = 0;
     std::array<unsigned char, 16> a{};
-    if (!parse_ip(ip, fam, a) || fam != family) return false;
+    bool mapped = false;
+    if (!parse_ip(ip, fam, a, mapped) || fam != family) return false;
     int bits = prefix;
     for (size_t i = 0; bits > 0; ++i, bits -= 8) {
         unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));

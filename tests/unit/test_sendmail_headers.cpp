@@ -74,6 +74,18 @@ BOOST_AUTO_TEST_CASE(display_names_are_quoted_where_sendmail_quotes_them) {
     BOOST_TEST(form("Ab\\\"c <z@x.test>") == "\"Ab\\\"c\" <z@x.test>");
 }
 
+// An escaped white space ends the phrase: it stays inside the quotes, and
+// the form is stable (a second pass changes nothing). Found by
+// tests/fuzz/fuzz_sendmail_headers ("\\ <" became an unterminated quote).
+BOOST_AUTO_TEST_CASE(an_escaped_trailing_space_stays_in_the_phrase) {
+    for (const std::string& v : {std::string("\\ <a@x.test>"), std::string("Bob\\ <b@x.test>"),
+                                std::string("a.b\\  <c@x.test>")}) {
+        const std::string once = sendmail_address_form(v).value;
+        BOOST_TEST(sendmail_address_form(once).value == once, v << " -> " << once);
+        BOOST_TEST(once.find("\\\" <") == std::string::npos, once);  // never a backslash before the closing quote
+    }
+}
+
 BOOST_AUTO_TEST_CASE(unqualified_addresses_are_named) {
     BOOST_TEST(sendmail_address_form("bob").unqualified == "bob");
     BOOST_TEST(sendmail_address_form("a@x.test, \"Bob\" <bob>").unqualified == "bob");
