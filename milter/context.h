@@ -82,6 +82,15 @@ struct Transaction {
     std::optional<Domain> domain;
     std::string from_address;
     bool sandbox = false;
+    // line_length: the body's lines as they stream
+    bool line_check = false;  // the message will be signed: its lines are checked
+    struct {
+        size_t number = 1;       // the line being read (1-based)
+        size_t run = 0;          // its octets so far
+        bool last_cr = false;    // the last octet seen was a CR
+        size_t long_line = 0;    // the first line over the limit (0: none)
+        size_t long_octets = 0;  // its length
+    } lines;
     // warmup (accounting)
     int64_t warmup_limit = -1;
     std::string warmup_counter;

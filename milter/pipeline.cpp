@@ -3,6 +3,7 @@
 
 #include "milter/stages/authorize.h"
 #include "milter/stages/identify.h"
+#include "milter/stages/line_length.h"
 #include "milter/stages/return_path.h"
 #include "milter/stages/sandbox.h"
 #include "milter/stages/sendmail.h"
@@ -41,6 +42,8 @@ Pipeline::Pipeline() {
     // every change made before it.
     stages_.push_back(std::make_unique<IdentifyStage>());
     stages_.push_back(std::make_unique<AuthorizeStage>());
+    // Before warmup: mail refused for its lines reserves nothing.
+    stages_.push_back(std::make_unique<LineLengthStage>());
     stages_.push_back(std::make_unique<WarmupStage>());
     stages_.push_back(std::make_unique<SuppressStage>());
     stages_.push_back(std::make_unique<SandboxStage>());
