@@ -275,9 +275,19 @@ Resolver::Resolver(const ResolverOptions& o)
 
 Resolver::~Resolver() = default;
 
-void Resolver::on_result(void* data, int err, ub_result* r) {
+// libunbound calls this from C (inside ub_process): nothing may unwind
+// through it. What finish() throws (no memory) answers SERVFAIL.
+void Resolver::on_result(void* data, int err, ub_result* r) noexcept {
     auto* t = static_cast<Ticket*>(data);
-    t->self->finish(*t, err, r);
+    try {
+        t->self->finish(*t, err, r);
+    } catch (...) {
+        if (t->out) {
+            t->out->rcode = Rcode::servfail;
+            t->out = nullptr;
+            --t->self->in_flight_;
+        }
+    }
 }
 
 void Resolver::finish(Ticket& t, int err, ub_result* r) {

@@ -113,7 +113,7 @@ private:
         int async_id = 0;
         std::chrono::steady_clock::time_point started;
     };
-    static void on_result(void* data, int err, ub_result* r);
+    static void on_result(void* data, int err, ub_result* r) noexcept;
     void finish(Ticket& t, int err, ub_result* r);
 
     ResolverOptions opt_;

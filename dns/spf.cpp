@@ -40,7 +40,7 @@ SPF_dns_rr_t* make_rr(SPF_dns_server_t* srv, const char* domain, ns_type type, i
 }
 
 // The layer's lookup: answers from the cache, notes what it lacks.
-SPF_dns_rr_t* cache_lookup(SPF_dns_server_t* srv, const char* domain, ns_type type, int) {
+SPF_dns_rr_t* cache_lookup_or_throw(SPF_dns_server_t* srv, const char* domain, ns_type type) {
     auto* st = static_cast<LayerState*>(srv->hook);
     RRType t;
     switch (type) {
@@ -110,6 +110,17 @@ SPF_dns_rr_t* cache_lookup(SPF_dns_server_t* srv, const char* domain, ns_type ty
     }
     rr->num_rr = n;
     return rr;
+}
+
+// libspf2 calls this from C: nothing may unwind through it. What throws
+// (no memory for the name or the miss set) answers TRY_AGAIN: the check
+// becomes a temporary error, never a verdict.
+SPF_dns_rr_t* cache_lookup(SPF_dns_server_t* srv, const char* domain, ns_type type, int) noexcept {
+    try {
+        return cache_lookup_or_throw(srv, domain, type);
+    } catch (...) {
+        return make_rr(srv, domain, type, TRY_AGAIN);
+    }
 }
 
 const char* result_word(SPF_result_t r) {

@@ -26,7 +26,7 @@ std::atomic<bool> g_draining{false};
 
 constexpr size_t kMaxHeaderBytes = size_t(4) << 20;
 
-Session* session_of(SMFICTX* ctx) {
+Session* session_of(SMFICTX* ctx) noexcept {
     return static_cast<Session*>(smfi_getpriv(ctx));
 }
 
@@ -65,20 +65,38 @@ sfsistat reply(SMFICTX* ctx, const StageResult& r) {
     return m.status;
 }
 
-sfsistat internal_error(SMFICTX* ctx, const char* where, const char* what) {
-    log_error(std::string("callback=") + where + " error=" + log_value(what ? what : "unknown"));
-    return reply(ctx, StageResult::internal("INTERNAL_ERROR",
-                                            "outpost cannot process this message now; try again later"));
+// The error paths of the callbacks below: they log (which allocates), so
+// they catch what that throws themselves and fall back to a fixed reply —
+// nothing may unwind through libmilter's C frames.
+sfsistat fixed_tempfail(SMFICTX* ctx) noexcept {
+    static char code[] = "451", xcode[] = "4.3.0",
+                text[] = "INTERNAL_ERROR outpost cannot process this message now; try again later";
+    smfi_setreply(ctx, code, xcode, text);
+    return SMFIS_TEMPFAIL;
+}
+
+sfsistat internal_error(SMFICTX* ctx, const char* where, const char* what) noexcept {
+    try {
+        log_error(std::string("callback=") + where + " error=" + log_value(what ? what : "unknown"));
+        return reply(ctx, StageResult::internal("INTERNAL_ERROR",
+                                                "outpost cannot process this message now; try again later"));
+    } catch (...) {
+        return fixed_tempfail(ctx);
+    }
 }
 
 // A failure in a step negotiated without a reply waits for end of headers.
-sfsistat defer_error(SMFICTX* ctx, unsigned long step, const char* where, const char* what) {
+sfsistat defer_error(SMFICTX* ctx, unsigned long step, const char* where, const char* what) noexcept {
     Session* s = session_of(ctx);
     if (s && (s->protocol & step)) {
-        log_error(std::string("callback=") + where + " error=" + log_value(what ? what : "unknown"));
-        if (s->txn.deferred.is_next())
-            s->txn.deferred = StageResult::internal(
-                "INTERNAL_ERROR", "outpost cannot process this message now; try again later");
+        try {
+            log_error(std::string("callback=") + where + " error=" + log_value(what ? what : "unknown"));
+            if (s->txn.deferred.is_next())
+                s->txn.deferred = StageResult::internal(
+                    "INTERNAL_ERROR", "outpost cannot process this message now; try again later");
+        } catch (...) {
+            s->txn.deferred.verdict = StageResult::Verdict::tempfail;  // reported at end of headers
+        }
         return SMFIS_NOREPLY;
     }
     return internal_error(ctx, where, what);
@@ -100,7 +118,7 @@ void open_transaction(Session& s) {
     g_in_progress.fetch_add(1);
 }
 
-void close_transaction(Session& s) {
+void close_transaction(Session& s) noexcept {
     if (s.txn.open && s.txn.counted) g_in_progress.fetch_sub(1);
     s.txn = Transaction{};
 }
@@ -181,7 +199,7 @@ Message message(Session& s) {
 
 extern "C" sfsistat op_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long,
                                  unsigned long, unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
-                                 unsigned long* pf3) {
+                                 unsigned long* pf3) noexcept {
     try {
         Session* s = ensure_session(ctx);
         if (g_draining.load()) {
@@ -213,7 +231,7 @@ extern "C" sfsistat op_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f
     }
 }
 
-extern "C" sfsistat op_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
+extern "C" sfsistat op_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) noexcept {
     try {
         Session* s = ensure_session(ctx);
         s->client_addr = address_text(hostaddr);
@@ -228,7 +246,7 @@ extern "C" sfsistat op_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostadd
     }
 }
 
-extern "C" sfsistat op_envfrom(SMFICTX* ctx, char** argv) {
+extern "C" sfsistat op_envfrom(SMFICTX* ctx, char** argv) noexcept {
     try {
         Session* s = ensure_session(ctx);
         open_transaction(*s);
@@ -245,7 +263,7 @@ extern "C" sfsistat op_envfrom(SMFICTX* ctx, char** argv) {
     }
 }
 
-extern "C" sfsistat op_envrcpt(SMFICTX* ctx, char** argv) {
+extern "C" sfsistat op_envrcpt(SMFICTX* ctx, char** argv) noexcept {
     try {
         Session* s = ensure_session(ctx);
         if (argv && argv[0]) s->txn.rcpts.emplace_back(argv[0]);
@@ -257,7 +275,7 @@ extern "C" sfsistat op_envrcpt(SMFICTX* ctx, char** argv) {
     }
 }
 
-extern "C" sfsistat op_header(SMFICTX* ctx, char* name, char* value) {
+extern "C" sfsistat op_header(SMFICTX* ctx, char* name, char* value) noexcept {
     try {
         Session* s = ensure_session(ctx);
         Transaction& t = s->txn;
@@ -278,7 +296,7 @@ extern "C" sfsistat op_header(SMFICTX* ctx, char* name, char* value) {
     }
 }
 
-extern "C" sfsistat op_eoh(SMFICTX* ctx) {
+extern "C" sfsistat op_eoh(SMFICTX* ctx) noexcept {
     try {
         Session* s = ensure_session(ctx);
         Transaction& t = s->txn;
@@ -297,7 +315,7 @@ extern "C" sfsistat op_eoh(SMFICTX* ctx) {
     }
 }
 
-extern "C" sfsistat op_body(SMFICTX* ctx, unsigned char* data, size_t len) {
+extern "C" sfsistat op_body(SMFICTX* ctx, unsigned char* data, size_t len) noexcept {
     try {
         Session* s = ensure_session(ctx);
         Message m = message(*s);
@@ -310,7 +328,7 @@ extern "C" sfsistat op_body(SMFICTX* ctx, unsigned char* data, size_t len) {
     }
 }
 
-extern "C" sfsistat op_eom(SMFICTX* ctx) {
+extern "C" sfsistat op_eom(SMFICTX* ctx) noexcept {
     try {
         Session* s = ensure_session(ctx);
         Transaction& t = s->txn;
@@ -335,11 +353,11 @@ extern "C" sfsistat op_eom(SMFICTX* ctx) {
 
 // DATA: nothing to decide, but answering it matters over TCP (see the
 // note at kSkipSteps).
-extern "C" sfsistat op_data(SMFICTX*) {
+extern "C" sfsistat op_data(SMFICTX*) noexcept {
     return SMFIS_CONTINUE;
 }
 
-extern "C" sfsistat op_abort(SMFICTX* ctx) {
+extern "C" sfsistat op_abort(SMFICTX* ctx) noexcept {
     try {
         if (Session* s = session_of(ctx)) close_transaction(*s);
     } catch (...) {
@@ -347,7 +365,7 @@ extern "C" sfsistat op_abort(SMFICTX* ctx) {
     return SMFIS_CONTINUE;
 }
 
-extern "C" sfsistat op_close(SMFICTX* ctx) {
+extern "C" sfsistat op_close(SMFICTX* ctx) noexcept {
     try {
         if (Session* s = session_of(ctx)) {
             close_transaction(*s);

@@ -19,6 +19,9 @@
  *        authorize    exactly one From mailbox (RFC 5322, GMime); its domain
  *                     known, active, verified (sandbox keys excepted), not
  *                     suspended, allowed for the key and its tenant
+ *        line length  no header or body line over 998 octets (990 under
+ *                     Sendmail) in mail outpost signs: the MTA would split
+ *                     it after signing (550 5.6.0 LINE_TOO_LONG)
  *        warmup       per-domain daily recipient limit, exact under
  *                     concurrency, resets 00:00 UTC
  *        suppress     suppressed recipients removed
@@ -73,8 +76,9 @@
  *      milter.listen and milter.user need a restart). SIGTERM drains:
  *      new connections are refused at negotiation and new messages get
  *      421 4.3.2 SHUTTING_DOWN (the MTA keeps both and retries), messages in
- *      progress finish for up to milter.drain_timeout (SIGINT cuts it
- *      short); then the milter syncs the counters and exits.
+ *      progress finish for up to milter.drain_timeout (SIGINT or a second
+ *      SIGTERM cuts it short; SIGHUP still reloads); then the milter syncs
+ *      the counters and exits.
  *
  * SECURITY
  *      Started as root, outpost-milter opens its socket, gives a unix socket
@@ -364,12 +368,15 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
 //   SIGHUP   hands a reload to the reload thread, and waits again;
 //   SIGTERM  drains first: new connections and new messages are refused
 //            with temporary failures while the messages in progress finish
-//            (at most milter.drain_timeout; a SIGINT cuts it short); then it
-//            returns SIGTERM and libmilter stops;
+//            (at most milter.drain_timeout; a SIGINT or a second SIGTERM
+//            cuts it short, a SIGHUP still reloads); then it returns and
+//            libmilter stops;
 //   others   are returned as libc would.
-extern "C" int sigwait(const sigset_t* set, int* sig) {
+namespace {
+
+int drain_aware_sigwait(const sigset_t* set, int* sig) {
     for (;;) {
-        const int s = ::sigwaitinfo(set, nullptr);
+        int s = ::sigwaitinfo(set, nullptr);
         if (s < 0) {
             if (errno == EINTR) continue;
             return errno;
@@ -387,10 +394,15 @@ extern "C" int sigwait(const sigset_t* set, int* sig) {
             const timespec tick{0, 50'000'000L};
             while (messages_in_progress() > 0 && std::chrono::steady_clock::now() < deadline) {
                 const int more = ::sigtimedwait(set, nullptr, &tick);
-                if (more == SIGINT) {
-                    *sig = SIGINT;
-                    return 0;
+                if (more == SIGINT || more == SIGTERM) {
+                    // SIGINT, or SIGTERM a second time: cut the drain short.
+                    log_info(std::string(more == SIGINT ? "SIGINT" : "second SIGTERM") +
+                             ": stopping with " + std::to_string(messages_in_progress()) +
+                             " message(s) in progress (the MTA retries them)");
+                    s = more;
+                    break;
                 }
+                if (more == SIGHUP) request_reload();  // as at any other time
             }
             // Once libmilter has seen the stop, wake its listener.
             std::thread([] {
@@ -399,6 +411,19 @@ extern "C" int sigwait(const sigset_t* set, int* sig) {
             }).detach();
         }
         *sig = s;
+        return 0;
+    }
+}
+
+}  // namespace
+
+extern "C" int sigwait(const sigset_t* set, int* sig) noexcept {
+    try {
+        return drain_aware_sigwait(set, sig);
+    } catch (...) {
+        // A reload request or a log line could not be made (no memory):
+        // stop as libc's sigwait would have made libmilter stop.
+        *sig = SIGTERM;
         return 0;
     }
 }
