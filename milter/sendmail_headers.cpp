@@ -17,6 +17,24 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
+// The length of `s` without its trailing white space, except a white space
+// escaped by a backslash ("a\ "), which belongs to the text: cutting it
+// would leave the backslash to escape whatever follows (a quote, a comma).
+size_t trimmed_end(std::string_view s) {
+    size_t end = s.size();
+    while (end > 0 && wsp(s[end - 1])) --end;
+    size_t escapes = 0;
+    while (escapes < end && s[end - 1 - escapes] == '\\') ++escapes;
+    if (escapes % 2 == 1 && end < s.size()) ++end;
+    return end;
+}
+
+// trim(), keeping an escaped trailing white space.
+std::string_view trim_text(std::string_view s) {
+    while (!s.empty() && wsp(s.front())) s.remove_prefix(1);
+    return s.substr(0, trimmed_end(s));
+}
+
 bool lower_equal(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -91,12 +109,7 @@ bool must_quote(char c) {
 // one quoted string of its text (quoted parts unwrapped, escapes kept),
 // followed by the whitespace that ended it.
 std::string quote_phrase(std::string_view phrase) {
-    size_t end = phrase.size();
-    while (end > 0 && wsp(phrase[end - 1])) --end;
-    // A white space escaped by a backslash (a\ ) belongs to the phrase.
-    size_t escapes = 0;
-    while (escapes < end && phrase[end - 1 - escapes] == '\\') ++escapes;
-    if (escapes % 2 == 1 && end < phrase.size()) ++end;
+    const size_t end = trimmed_end(phrase);
     const std::string_view text = phrase.substr(0, end), tail = phrase.substr(end);
     const std::vector<bool> top = top_level(text, false);
     bool needed = false;
@@ -224,12 +237,12 @@ bool sendmail_address_header(std::string_view name) {
 
 SendmailAddressForm sendmail_address_form(std::string_view value) {
     SendmailAddressForm r;
-    const std::string_view v = trim(value);
+    const std::string_view v = trim_text(value);
     const std::vector<bool> top = top_level(v, true);
     size_t from = 0;
     for (size_t i = 0; i <= v.size(); ++i) {
         if (i < v.size() && !(top[i] && v[i] == ',')) continue;
-        const std::string_view e = trim(v.substr(from, i - from));
+        const std::string_view e = trim_text(v.substr(from, i - from));
         from = i + 1;
         if (e.empty()) continue;  // Sendmail drops empty elements
         if (!r.value.empty()) r.value += ", ";

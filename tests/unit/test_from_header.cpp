@@ -38,6 +38,13 @@ BOOST_AUTO_TEST_CASE(from_table) {
          {" =?utf-8?b?Y2VvQGJhbmsuZXhhbXBsZQ==?= <x@evil.example>"},
          "evil.example"},
         {"two From headers", {" a@example.com", " b@example.com"}, "", "2 From"},
+        // Angle brackets that do not pair (a stray '>' made GMime leak).
+        {"stray >", {" a@exCOM>e.com, b@example.com"}, "", "'>' without its '<'"},
+        {"nested <", {" <<a@example.com>>"}, "", "'<' inside an angle address"},
+        {"unclosed <", {" Bob <a@example.com"}, "", "'<' without its '>'"},
+        {"> in quoted name", {" \"a > b\" <a@example.com>"}, "example.com"},
+        {"> in comment", {" a@example.com (x > y)"}, "example.com"},
+        {"escaped > in quoted name", {" \"a \\> b\" <a@example.com>"}, "example.com"},
         {"no From header", {}, "", "no From"},
         {"two addresses", {" a@example.com, b@example.com"}, "", "2 addresses"},
         {"address then junk", {" Joe <joe@example.com> junk"}, ""},

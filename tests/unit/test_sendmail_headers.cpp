@@ -79,9 +79,12 @@ BOOST_AUTO_TEST_CASE(display_names_are_quoted_where_sendmail_quotes_them) {
 // tests/fuzz/fuzz_sendmail_headers ("\\ <" became an unterminated quote).
 BOOST_AUTO_TEST_CASE(an_escaped_trailing_space_stays_in_the_phrase) {
     for (const std::string& v : {std::string("\\ <a@x.test>"), std::string("Bob\\ <b@x.test>"),
-                                std::string("a.b\\  <c@x.test>")}) {
-        const std::string once = sendmail_address_form(v).value;
-        BOOST_TEST(sendmail_address_form(once).value == once, v << " -> " << once);
+                                std::string("a.b\\  <c@x.test>"), std::string("a\\\n, b@y.test")}) {
+        const auto first = sendmail_address_form(v);
+        const std::string& once = first.value;
+        const auto again = sendmail_address_form(once);
+        BOOST_TEST(again.value == once, v << " -> " << once);
+        BOOST_TEST(again.unqualified == first.unqualified, v << " -> " << once);
         BOOST_TEST(once.find("\\\" <") == std::string::npos, once);  // never a backslash before the closing quote
     }
 }
