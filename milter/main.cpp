@@ -417,7 +417,9 @@ int drain_aware_sigwait(const sigset_t* set, int* sig) {
 
 }  // namespace
 
-extern "C" int sigwait(const sigset_t* set, int* sig) noexcept {
+// noexcept in effect (every exception is caught): glibc declares sigwait
+// without an exception specification, so the definition cannot carry one.
+extern "C" int sigwait(const sigset_t* set, int* sig) {
     try {
         return drain_aware_sigwait(set, sig);
     } catch (...) {
