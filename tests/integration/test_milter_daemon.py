@@ -464,6 +464,10 @@ class InetSocketTest(DaemonCase):
     def test_listens_on_tcp_only(self):
         self.assertTrue(lab.tcp_listening(self.port))
         self.assertFalse(os.path.exists(self.op.sock))
+        # The line follows the listen (a slow build, the sanitizers', writes
+        # it after the port is already open).
+        lab.wait_until(lambda: "listening on" in self.op.milter_log_text(), 10, 0.05,
+                       "the milter's 'listening on' line")
         self.assertIn("listening on inet:%d@127.0.0.1" % self.port, self.op.milter_log_text())
         self.assertIn("TCP_NODELAY set", self.op.milter_log_text())
         self.assertEqual(self.op.postfix.main_cf()["smtpd_milters"], "inet:127.0.0.1:%d" % self.port)
