@@ -1,7 +1,11 @@
 // from_header.h - the one From address a message is authorized by.
 //
-// RFC 5322 From parsing is done by GMime (internet_address_list_parse, strict
-// address compliance), never by hand; this file adds the policy around it:
+// RFC 5322 From parsing is done by GMime (internet_address_list_parse),
+// never by hand; this file adds the policy around it: the header's
+// structure checked first (quotes, comments and angle brackets that pair,
+// no ',' ';' ':' or unquoted '@' before the '<' outside them: see
+// check_structure in from_header.cpp, which is why GMime runs in its loose
+// mode, whose strict one leaks), then
 // exactly one From header holding exactly one mailbox (no group, no list),
 // a domain that is a plain host name (no encoded words, no domain literal),
 // no NUL, no bare CR, no other control characters, at most kMaxFromLength
