@@ -14,21 +14,14 @@
 #include <string_view>
 
 #include "control/lib/reports.h"
+#include "report_checks.h"
+
+using outpost::fuzz::address_shape;
+using outpost::fuzz::check_original;
+using outpost::fuzz::no_upper;
+using outpost::fuzz::one_line;
 
 namespace {
-
-bool address_shape(const std::string& a, bool lower_local) {
-    if (a.empty()) return true;
-    if (a.size() > 320) return false;
-    const size_t at = a.rfind('@');
-    if (at == std::string::npos || at == 0 || at + 1 == a.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        const auto c = static_cast<unsigned char>(a[i]);
-        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';') return false;
-        if ((lower_local || i > at) && c >= 'A' && c <= 'Z') return false;
-    }
-    return true;
-}
 
 bool status_shape(const std::string& s) {
     if (s.empty()) return true;
@@ -42,29 +35,6 @@ bool status_shape(const std::string& s) {
         if (part == 0 && (i >= s.size() || s[i++] != '.')) return false;
     }
     return i == s.size();
-}
-
-bool one_line(const std::string& s, size_t max) {
-    if (s.size() > max) return false;
-    for (unsigned char c : s)
-        if (c < 0x20 || c == 0x7f) return false;
-    return true;
-}
-
-bool no_upper(const std::string& s) {
-    for (char c : s)
-        if (c >= 'A' && c <= 'Z') return false;
-    return true;
-}
-
-void check_original(const outpost::ReportHeaders& h) {
-    if (!address_shape(h.return_path, false) || !address_shape(h.from, true) || !address_shape(h.to, true))
-        std::abort();
-    if (!one_line(h.message_id, 320) || h.dkim.size() > 16 || h.list_unsubscribe.size() > 8) std::abort();
-    for (const auto& [d, s] : h.dkim)
-        if (d.empty() || s.empty() || !no_upper(d) || !no_upper(s)) std::abort();
-    for (const auto& l : h.list_unsubscribe)
-        if (l.empty() || !one_line(l, 2000)) std::abort();
 }
 
 }  // namespace

@@ -112,6 +112,16 @@ def message(from_hdr, to="rcpt@example.net", subject=None, body="Hello.\n", toke
     return token, head + lab.crlf(body_b)
 
 
+def record_figure(tag, summary):
+    """Print a run's one-line figures, and append them to $OUTPOST_FIGURES
+    when set (tests/reliability.py collects them for the README)."""
+    print("\n[%s] %s" % (tag, summary))
+    path = os.environ.get("OUTPOST_FIGURES")
+    if path:
+        with open(path, "a") as f:
+            f.write("%s: %s\n" % (tag, summary))
+
+
 def html_message(from_hdr, to, token, url):
     """An HTML newsletter as an ESP sends it: multipart/alternative, both
     parts quoted-printable, ``url`` linked (written with ``&amp;``), a

@@ -19,6 +19,7 @@ import subprocess
 import time
 import unittest
 
+import outpostlab
 from outpostlab import OutpostCase, message, outpostctl_path
 
 ROUNDS = 24
@@ -95,11 +96,7 @@ class CtlKilledTest(OutpostCase):
         summary = ("%d domain adds and %d rotations, %d adds killed mid-command; after: "
                    "config check ok, %d domains whole and signing, %d absent, 0 half"
                    % (ROUNDS, ROUNDS // 2, killed, outcomes["signed"], outcomes["unknown"]))
-        print("\n[ctl killed] " + summary)
-        figures = os.environ.get("OUTPOST_FIGURES")
-        if figures:
-            with open(figures, "a") as f:
-                f.write("ctl_killed: %s\n" % summary)
+        outpostlab.record_figure("ctl_killed", summary)
 
 
 if __name__ == "__main__":

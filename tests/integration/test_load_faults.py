@@ -139,11 +139,7 @@ class LoadKillTest(OutpostCase):
                    "lost 0, duplicated 0, unsigned 0"
                    % (N, N // 2, CLIENTS, load_seconds, [k[1] for k in kills], accepted,
                       retried, len(refused), dict(replies), len(seen)))
-        print("\n[load kill] " + summary)
-        figures = os.environ.get("OUTPOST_FIGURES")
-        if figures:
-            with open(figures, "a") as f:
-                f.write("load_kill: %s\n" % summary)
+        outpostlab.record_figure("load_kill", summary)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import time
 import unittest
 
 import lab
+import outpostlab
 from outpostlab import POSTFIX_TEMPFAIL, OutpostCase, message
 
 DOMAIN = "crash.outpost-fail.test"
@@ -136,7 +137,7 @@ class MilterKilledTest(OutpostCase):
         op.postfix.wait_queue_empty(60)
         for tok in list(outcomes) + list(local):
             self.assertEqual(len(op.delivered(tok)), 1, tok)
-        print("\n[kill test] %s" % summary)
+        outpostlab.record_figure("kill_batch", summary)
 
 
 class KeyFaultTest(OutpostCase):
@@ -196,10 +197,19 @@ class KeyFaultTest(OutpostCase):
         # first message: the milter cannot have cached it.
         d = "late.outpost-fail.test"
         info = self.op.add_domain(d, tenant="acme")
-        for s in info["selectors"]:
-            path = self.op.key_file(d, s["name"])
+        paths = [self.op.key_file(d, s["name"]) for s in info["selectors"]]
+        for path in paths:
             shutil.move(path, path + ".away")
         self.check_451(d)
+        self.assertIn("DKIM_KEY_UNAVAILABLE", self.op.milter_log_text())
+        # The key back: the same milter signs again, no restart, no reload.
+        pid = self.op.milter.pid
+        for path in paths:
+            shutil.move(path + ".away", path)
+        token, r = self.send(d)
+        self.assertAccepted(r)
+        self.assertSigned(self.op.wait_delivered(token)[0], d)
+        self.assertEqual(self.op.milter.pid, pid)
 
 
 if __name__ == "__main__":

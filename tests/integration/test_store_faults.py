@@ -17,6 +17,7 @@ import subprocess
 import unittest
 
 import lab
+import outpostlab
 from outpostlab import OutpostCase, message
 
 FREE = "free.outpost-fault.test"     # no warmup limit
@@ -115,11 +116,7 @@ class DiskFullTest(OutpostCase):
                    "the unlimited one kept sending signed; space freed: both sent again, same "
                    "milter pid; stats --milter: %s" % (held[0][1].reply.split(" ")[0:3], full_at,
                                                       failed[0].strip()))
-        print("\n[disk full] " + summary)
-        figures = os.environ.get("OUTPOST_FIGURES")
-        if figures:
-            with open(figures, "a") as f:
-                f.write("disk_full: %s\n" % summary)
+        outpostlab.record_figure("disk_full", summary)
 
 
 if __name__ == "__main__":
