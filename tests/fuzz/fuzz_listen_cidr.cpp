@@ -66,7 +66,7 @@ void check_trackd_listen(const std::string& text) {
     try {
         const auto a = outpost::trackd::parse_listen(text);
         unsigned char buf[16];
-        const std::string bare = a.address.substr(0, a.address.find('%'));  // an IPv6 scope id is kept
+        const std::string& bare = a.address;  // a scope id is refused
         if (inet_pton(AF_INET, bare.c_str(), buf) != 1 && inet_pton(AF_INET6, bare.c_str(), buf) != 1)
             std::abort();
         const bool v6 = a.address.find(':') != std::string::npos;

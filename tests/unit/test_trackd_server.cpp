@@ -27,7 +27,9 @@ BOOST_AUTO_TEST_CASE(listen_addresses) {
             BOOST_TEST(la.port == c.port);
         }
     for (const char* bad : {"", "8080", ":8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
-                            "127.0.0.1:80x", "::1:8080", "[::1:8080", "localhost:8080", "[]:80"})
+                            "127.0.0.1:80x", "::1:8080", "[::1:8080", "localhost:8080", "[]:80",
+                            // a scope id: asio printed "%-41" back as another number (fuzzing)
+                            "[::%-41]:8", "[fe80::1%lo]:8080"})
         BOOST_TEST_CONTEXT(bad) {
             BOOST_CHECK_THROW(parse_listen(bad), Error);
         }
