@@ -107,7 +107,10 @@
  *
  * SECURITY
  *      Run as root or the outpost user: outpostctl writes the store and the
- *      DKIM key directory (files mode 0600).
+ *      DKIM key directory (files mode 0600). domain verify does its DNS
+ *      look-ups and SPF evaluation in a confined child (dns/verify_child.h:
+ *      no inherited files, nobody when root, Landlock where the kernel has
+ *      it), which cannot read the keys or the store.
  *
  * FILES
  *      /etc/outpost/outpost.yaml   configuration (--config, $OUTPOST_CONFIG)
