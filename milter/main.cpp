@@ -215,6 +215,19 @@ void drop_privileges(const std::string& user) {
 // ---- the daemon -------------------------------------------------------------
 
 int run(const std::string& config_path, bool foreground, bool debug, bool check_only) {
+    // Block the signals libmilter's signal thread waits for first thing,
+    // before the socket opens or any thread of ours starts: until smfi_main's
+    // signal thread takes them in sigwait below, they wait. Blocked later,
+    // a SIGHUP sent as soon as the socket answered (a reload right after a
+    // start) took its default action and ended the milter; and a thread
+    // that did not block them would do the same.
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGHUP);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+
     log_open("outpost-milter", foreground || check_only, debug);
     auto cfg = std::make_shared<const Config>(load_config(config_path));
     log_facility(cfg->log.facility);
@@ -256,16 +269,6 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
 
     std::shared_ptr<const Runtime> rt = make_runtime(cfg, nullptr);
     set_runtime(rt);
-
-    // Block the signals libmilter's signal thread waits for before starting
-    // any thread of ours: a thread that did not block them would take
-    // SIGHUP's default action (exit) instead of the sigwait below.
-    sigset_t blocked;
-    sigemptyset(&blocked);
-    sigaddset(&blocked, SIGHUP);
-    sigaddset(&blocked, SIGTERM);
-    sigaddset(&blocked, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
 
     // Counters: MDB_NOSYNC on the message path, synced here once a second.
     // Keys of selectors that no longer sign are let go once a minute.

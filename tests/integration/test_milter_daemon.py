@@ -18,6 +18,7 @@ import subprocess
 import unittest
 
 import lab
+import outpostlab
 from outpostlab import POSTFIX_TEMPFAIL, OutpostCase, milter_path, message
 
 EXIT_CONFIG = 5       # outpost-milter: configuration error
@@ -229,6 +230,25 @@ class SighupReloadTest(DaemonCase):
 
     def restore(self):
         self.reload(pending_action="reject")
+
+    def test_sighup_right_after_start_is_a_reload(self):
+        # The signals are blocked before the socket opens: a SIGHUP sent the
+        # moment the socket exists waits for the signal thread and reloads,
+        # instead of ending the milter (its default action).
+        op = self.op
+        for attempt in range(3):
+            op.stop_milter()
+            if os.path.exists(op.sock):
+                os.unlink(op.sock)  # the old one's: the new socket is the signal to wait for
+            n = self.log_count(RELOADED)
+            op.milter = lab.Process([outpostlab.milter_path(), "--config", op.config_path,
+                                     "--foreground"], op.milter_log).start()
+            lab.wait_until(lambda: os.path.exists(op.sock), 15, 0.001, "the milter's socket")
+            self.hup()
+            self.wait_log_count(RELOADED, n + 1)
+            self.assertTrue(op.milter.alive(), "SIGHUP at start ended the milter (attempt %d)\n%s"
+                            % (attempt, op.milter_log_text()[-2000:]))
+        op.start_milter()  # waits until it answers, for the tests after this one
 
     def test_sighup_switches_pending_action(self):
         pid = self.op.milter.pid
