@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dns/verify.h"
+#include "split_values.h"
 
 namespace {
 
@@ -24,14 +25,7 @@ bool policy(const std::string& p) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size > 65536) return 0;
-    std::string_view in(reinterpret_cast<const char*>(data), size);
-    std::vector<std::string> texts;
-    for (;;) {
-        const size_t at = in.find("\n--\n");
-        texts.emplace_back(in.substr(0, at));
-        if (at == std::string_view::npos || texts.size() == 8) break;
-        in.remove_prefix(at + 4);
-    }
+    const std::vector<std::string> texts = outpost::fuzz::split_values(data, size, 8);
     std::vector<std::string> valid;
     for (const auto& t : texts) {
         const outpost::DmarcRecord r = outpost::parse_dmarc_record(t);

@@ -12,18 +12,11 @@
 
 #include "milter/from_header.h"
 #include "store/gmime.h"
+#include "split_values.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     outpost::gmime_init_once();
-    std::string_view in(reinterpret_cast<const char*>(data), size);
-    std::vector<std::string> values;
-    for (;;) {
-        const size_t at = in.find("\n--\n");
-        values.emplace_back(in.substr(0, at));
-        if (at == std::string_view::npos) break;
-        in.remove_prefix(at + 4);
-        if (values.size() > 8) break;
-    }
+    const std::vector<std::string> values = outpost::fuzz::split_values(data, size, 9);
     const auto r = outpost::milter::parse_from(values);
     if (!r.ok) {
         if (r.error.empty()) std::abort();  // a refusal always says why

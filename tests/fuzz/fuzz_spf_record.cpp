@@ -17,6 +17,7 @@
 
 #include "dns/records.h"
 #include "dns/spf.h"
+#include "split_values.h"
 
 namespace {
 
@@ -33,14 +34,7 @@ bool has_term(const std::string& record, const std::string& term) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size > 16384) return 0;
-    std::string_view in(reinterpret_cast<const char*>(data), size);
-    std::vector<std::string> texts;
-    for (;;) {
-        const size_t at = in.find("\n--\n");
-        texts.emplace_back(in.substr(0, at));
-        if (at == std::string_view::npos || texts.size() == 8) break;
-        in.remove_prefix(at + 4);
-    }
+    const std::vector<std::string> texts = outpost::fuzz::split_values(data, size, 8);
     const auto records = outpost::dns::spf_records(texts);
     if (records.size() > texts.size()) std::abort();
     for (const auto& r : records) {
