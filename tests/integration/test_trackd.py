@@ -173,14 +173,18 @@ def status_of(raw):
     return int(line[1]) if len(line) >= 2 and line[1].isdigit() else None
 
 
-class TrackdHttp(unittest.TestCase):
-    """One outpost-trackd for the class; each test mints its own tokens."""
+class TrackdCase(unittest.TestCase):
+    """One outpost-trackd for the class (also test_trackd_load's); each test
+    mints its own tokens.  ``REQUIRED``: further programs the class needs."""
+
+    REQUIRED = ()
 
     @classmethod
     def setUpClass(cls):
-        for path in (trackd_path(), outpostctl_path(), mint_path()):
+        for path in (trackd_path(), outpostctl_path(), mint_path()) + tuple(cls.REQUIRED):
             if not os.access(path, os.X_OK):
-                raise unittest.SkipTest("%s is not built (set OUTPOST_BUILD_DIR)" % path)
+                raise unittest.SkipTest("%s is missing (build, set OUTPOST_BUILD_DIR, or run "
+                                        "./dev test, which installs it)" % path)
         cls.tmp = lab.tmpdir()
         cls.op = Installation(cls.tmp).setup_store().start()
 
@@ -188,6 +192,10 @@ class TrackdHttp(unittest.TestCase):
     def tearDownClass(cls):
         cls.op.stop()
         shutil.rmtree(cls.tmp, True)
+
+
+class TrackdHttp(TrackdCase):
+    """outpost-trackd's answers over real HTTP."""
 
     def test_open_pixel(self):
         status, h, body = self.op.request("GET", "/o/" + self.op.mint(

@@ -13,7 +13,6 @@ Run: cd tests/integration &&
      OUTPOST_BUILD_DIR=/work/main/build /usr/bin/python3 -m unittest -v test_trackd_load
 """
 
-import os
 import re
 import shutil
 import socket
@@ -24,7 +23,7 @@ import unittest
 
 import lab
 import outpostlab
-from test_trackd import Installation, mint_path, outpostctl_path, trackd_path
+from test_trackd import TrackdCase
 
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 SECONDS = 10
@@ -46,19 +45,8 @@ def ms(value, unit):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-class TrackdLoadTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        for path in (trackd_path(), outpostctl_path(), mint_path(), WRK):
-            if not os.access(path, os.X_OK):
-                raise unittest.SkipTest("%s is missing (build, or install wrk)" % path)
-        cls.tmp = lab.tmpdir()
-        cls.op = Installation(cls.tmp).setup_store().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.op.stop()
-        shutil.rmtree(cls.tmp, True)
+class TrackdLoadTest(TrackdCase):
+    REQUIRED = (WRK,)
 
     def test_valid_requests_keep_their_latency_under_hostile_clients(self):
         op = self.op
