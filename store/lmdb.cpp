@@ -32,6 +32,24 @@ Registry& registry() {
 
 }  // namespace
 
+namespace {
+
+using Cursor = std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)>;
+
+// A cursor on `dbi` put on the first key not before `prefix` (the first key
+// when it is empty); `rc` is what that returned (MDB_NOTFOUND: none).
+Cursor cursor_at(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix, MDB_val& k, MDB_val& v, int& rc) {
+    MDB_cursor* cur = nullptr;
+    rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc) throw_error("mdb_cursor_open", rc);
+    Cursor guard(cur, &mdb_cursor_close);
+    k = MDB_val{prefix.size(), const_cast<char*>(prefix.data())};
+    rc = mdb_cursor_get(cur, &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+    return guard;
+}
+
+}  // namespace
+
 bool Failure::corrupt() const noexcept {
     return rc_ == MDB_CORRUPTED || rc_ == MDB_INVALID || rc_ == MDB_VERSION_MISMATCH ||
            rc_ == MDB_PAGE_NOTFOUND || rc_ == MDB_INCOMPATIBLE || rc_ == MDB_BAD_TXN;
@@ -189,13 +207,10 @@ std::optional<std::string_view> Txn::get(MDB_dbi dbi, std::string_view key) cons
 
 void Txn::each(MDB_dbi dbi, std::string_view prefix,
                const std::function<bool(std::string_view, std::string_view)>& fn) const {
-    MDB_cursor* cur = nullptr;
-    int rc = mdb_cursor_open(txn_, dbi, &cur);
-    if (rc) throw_error("mdb_cursor_open", rc);
-    std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> guard(cur, &mdb_cursor_close);
-    MDB_val k{prefix.size(), const_cast<char*>(prefix.data())};
-    MDB_val v{};
-    rc = mdb_cursor_get(cur, &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+    MDB_val k{}, v{};
+    int rc = 0;
+    const Cursor guard = cursor_at(txn_, dbi, prefix, k, v, rc);
+    MDB_cursor* cur = guard.get();
     while (rc == 0) {
         std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
         if (key.substr(0, prefix.size()) != prefix) break;
@@ -222,14 +237,11 @@ bool WriteTxn::del(MDB_dbi dbi, std::string_view key) {
 
 size_t WriteTxn::erase_if(MDB_dbi dbi, std::string_view prefix, size_t max,
                           const std::function<bool(std::string_view, std::string_view)>& pred) {
-    MDB_cursor* cur = nullptr;
-    int rc = mdb_cursor_open(txn_, dbi, &cur);
-    if (rc) throw_error("mdb_cursor_open", rc);
-    std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> guard(cur, &mdb_cursor_close);
-    MDB_val k{prefix.size(), const_cast<char*>(prefix.data())};
-    MDB_val v{};
+    MDB_val k{}, v{};
+    int rc = 0;
+    const Cursor guard = cursor_at(txn_, dbi, prefix, k, v, rc);
+    MDB_cursor* cur = guard.get();
     size_t n = 0;
-    rc = mdb_cursor_get(cur, &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
     while (rc == 0 && n < max) {
         std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
         if (key.substr(0, prefix.size()) != prefix) break;
