@@ -2,7 +2,6 @@
 #include "dns/verify_child.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/landlock.h>
 #include <poll.h>
 #include <pwd.h>
@@ -23,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "store/error.h"
+#include "store/privileges.h"
 
 namespace outpost {
 namespace {
@@ -43,9 +43,7 @@ bool drop_to_nobody() {
         uid = pw->pw_uid;
         gid = pw->pw_gid;
     }
-    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)
-        throw std::runtime_error(std::string("cannot become nobody: ") + std::strerror(errno));
-    if (::setuid(0) == 0) throw std::runtime_error("root could be regained after dropping it");
+    become_user("nobody", uid, gid);
     return true;
 }
 

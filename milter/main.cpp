@@ -165,6 +165,7 @@
 #include "milter/runtime.h"
 #include "store/error.h"
 #include "store/log.h"
+#include "store/privileges.h"
 #include "store/text.h"
 
 namespace {
@@ -206,10 +207,7 @@ void drop_privileges(const std::string& user) {
                     "started as uid " + std::to_string(::geteuid()) + ", which cannot become " + user +
                         "; start as root or as " + user);
     }
-    if (::setgid(pw->pw_gid) != 0 || ::initgroups(pw->pw_name, pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0)
-        throw Error(Exit::environment, "PRIVILEGES", "cannot drop privileges to " + user);
-    if (::setuid(0) == 0)
-        throw Error(Exit::environment, "PRIVILEGES", "could regain root after dropping to " + user);
+    become_user(pw->pw_name, pw->pw_uid, pw->pw_gid);
 }
 
 // ---- the daemon -------------------------------------------------------------

@@ -1,11 +1,11 @@
 // trackd_privileges.cpp - dropping root for tracking.user.
 #include "control/lib/trackd_privileges.h"
 
-#include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include "store/error.h"
+#include "store/privileges.h"
 
 namespace outpost::trackd {
 namespace {
@@ -42,10 +42,7 @@ std::string become_user(const std::string& user) {
     const uid_t uid = pw->pw_uid;
     const gid_t gid = pw->pw_gid;
     const std::string name = pw->pw_name;
-    if (::setgid(gid) != 0 || ::initgroups(name.c_str(), gid) != 0 || ::setuid(uid) != 0)
-        throw Error(Exit::environment, "PRIVILEGES", "cannot drop privileges to " + user);
-    if (::setuid(0) == 0)
-        throw Error(Exit::environment, "PRIVILEGES", "could regain root after dropping to " + user);
+    outpost::become_user(name, uid, gid);
     return "running as " + user + " (uid " + std::to_string(uid) + ")";
 }
 
