@@ -372,10 +372,18 @@ class TrackdDaemon(unittest.TestCase):
     def test_sigterm_exits_zero_and_root_is_dropped(self):
         op = self.installation().setup_store().start()
         if os.geteuid() == 0:
-            with open("/proc/%d/status" % op.proc.pid) as f:
-                uids = [l.split()[1:] for l in f if l.startswith("Uid:")][0]
+            # The port listens before root is dropped (the socket is opened
+            # as root): wait, bounded, for the drop.
             nobody = str(pwd.getpwnam("nobody").pw_uid)
-            self.assertEqual(uids, [nobody] * 4)
+
+            def uids():
+                with open("/proc/%d/status" % op.proc.pid) as f:
+                    return [l.split()[1:] for l in f if l.startswith("Uid:")][0]
+            try:
+                lab.wait_until(lambda: uids() == [nobody] * 4, 10, 0.01, "root dropped")
+            except TimeoutError:
+                pass
+            self.assertEqual(uids(), [nobody] * 4)
         self.assertEqual(op.request("GET", "/healthz")[0], 200)
         self.assertEqual(op.stop(), 0)
         self.assertIn("stopped", op.log())
