@@ -17,6 +17,7 @@
 #include <libmilter/mfapi.h>
 
 #include "milter/callbacks.h"
+#include "milter/libmilter_hooks.h"
 #include "milter/listen.h"
 
 #include <sys/stat.h>

@@ -164,6 +164,9 @@ void print_milter_latency(Context& ctx) {
     if (const auto e = j.value("counters_errors", uint64_t(0)))
         std::printf("counters writes failed: %llu (see the milter's log: counters error=...)\n",
                     static_cast<unsigned long long>(e));
+    if (const auto e = j.value("reload_errors", uint64_t(0)))
+        std::printf("reloads refused: %llu (see the milter's log: SIGHUP: configuration not reloaded)\n",
+                    static_cast<unsigned long long>(e));
 }
 
 }  // namespace

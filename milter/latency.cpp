@@ -43,7 +43,8 @@ std::string LatencyHistogram::snapshot_json(int64_t since_epoch) const {
                         {"p50_ms", quantile_us(c, 0.50) / 1000.0},
                         {"p99_ms", quantile_us(c, 0.99) / 1000.0},
                         {"p999_ms", quantile_us(c, 0.999) / 1000.0},
-                        {"counters_errors", counters_errors().load(std::memory_order_relaxed)}};
+                        {"counters_errors", counters_errors().load(std::memory_order_relaxed)},
+                        {"reload_errors", reload_errors().load(std::memory_order_relaxed)}};
     nlohmann::json b = nlohmann::json::array();
     for (int i = 0; i < kBuckets; ++i)
         if (c[static_cast<size_t>(i)]) b.push_back({upper_us(i), c[static_cast<size_t>(i)]});
@@ -57,6 +58,11 @@ LatencyHistogram& eom_latency() {
 }
 
 std::atomic<uint64_t>& counters_errors() {
+    static std::atomic<uint64_t> n{0};
+    return n;
+}
+
+std::atomic<uint64_t>& reload_errors() {
     static std::atomic<uint64_t> n{0};
     return n;
 }

@@ -42,6 +42,11 @@ LatencyHistogram& eom_latency();
 // 451 (warmup-limited). In the snapshot as "counters_errors".
 std::atomic<uint64_t>& counters_errors();
 
+// Reloads (SIGHUP) refused since the milter started: the configuration or
+// what it names (store, keys, tracking secrets) could not be loaded, and the
+// old generation kept serving. In the snapshot as "reload_errors".
+std::atomic<uint64_t>& reload_errors();
+
 // Writes the snapshot next to the counters (atomically: temp file, rename).
 void write_latency_file(const std::string& store_path, int64_t since_epoch);
 

@@ -1,14 +1,6 @@
 // listen.h - the milter socket: parsing milter.listen, preparing a unix
-// socket for the MTA, and TCP_NODELAY for a TCP socket.
-//
-// libmilter owns the listening socket and does not expose its descriptor.
-// Over TCP, Nagle's algorithm meets the MTA's delayed ACK on every small
-// milter reply (OpenDKIM measured ~90 ms per message here). Linux copies
-// TCP_NODELAY from a listening socket to the sockets accept() returns, so
-// after smfi_opensocket() outpost finds libmilter's listening TCP socket
-// among its own descriptors (SO_ACCEPTCONN) and sets TCP_NODELAY on it;
-// every connection libmilter accepts then has it. tests/unit/test_listen
-// checks the inheritance on the machine it runs on.
+// socket for the MTA. (What libmilter does not let outpost do with its
+// socket, TCP_NODELAY and waking its listener, is in milter/libmilter_hooks.h.)
 #pragma once
 
 #include <sys/types.h>
@@ -42,14 +34,5 @@ void prepare_socket_dir(const ListenSpec& spec);
 // leave; the milter's own user, so it can still reach its socket after
 // dropping privileges) and to `group` ("" = leave). Throws Error.
 void secure_socket(const ListenSpec& spec, mode_t mode, const std::string& owner, const std::string& group);
-
-// Sets TCP_NODELAY on every listening TCP socket of this process; returns
-// how many it set.
-int set_nodelay_on_listeners();
-
-// Connects to the socket once and hangs up. libmilter's listener notices a
-// stop only when its poll() wakes up (every few seconds); a connection wakes
-// it at once, so a drained milter exits without that wait.
-void wake_listener(const ListenSpec& spec);
 
 }  // namespace outpost::milter

@@ -92,8 +92,9 @@
  *
  *      libmilter answers SIGHUP by stopping, and stops on SIGTERM without
  *      letting sessions finish. To reload and to drain instead, this program
- *      interposes sigwait(3), the call libmilter's signal thread waits in
- *      (see the definition at the end of this file). DKIM signatures are
+ *      defines sigwait(3), the call libmilter's signal thread waits in
+ *      (milter/libmilter_hooks.h), and milter/daemon.h answers it. DKIM
+ *      signatures are
  *      made by outpost's own signer (milter/dkim_signer.h) over keys parsed
  *      once and let go within a minute of their selector's retirement.
  *
@@ -141,7 +142,6 @@
  *      man/outpost-milter.8 (the full manual), contrib/postfix/,
  *      contrib/sendmail/, contrib/systemd/outpost-milter.service
  */
-#include <grp.h>
 #include <libmilter/mfapi.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -149,18 +149,15 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <iostream>
-#include <mutex>
+#include <memory>
 #include <string>
-#include <thread>
 
 #include "config/config.h"
 #include "milter/callbacks.h"
-#include "milter/latency.h"
+#include "milter/daemon.h"
+#include "milter/libmilter_hooks.h"
 #include "milter/listen.h"
 #include "milter/runtime.h"
 #include "store/error.h"
@@ -172,26 +169,6 @@ namespace {
 
 using namespace outpost;
 using namespace outpost::milter;
-
-// ---- SIGHUP: reload requests, from the interposed sigwait ----------------
-
-const int64_t g_started_at = static_cast<int64_t>(std::time(nullptr));
-std::atomic<bool> g_reload_enabled{false};
-ListenSpec g_listen;  // set before the signals are handled
-std::mutex g_reload_mu;
-std::condition_variable g_reload_cv;
-bool g_reload_requested = false;
-bool g_stopping = false;
-
-void request_reload() {
-    {
-        std::lock_guard<std::mutex> lock(g_reload_mu);
-        g_reload_requested = true;
-    }
-    g_reload_cv.notify_all();
-}
-
-// ---- privileges ------------------------------------------------------------
 
 void drop_privileges(const std::string& user) {
     if (user.empty()) return;
@@ -210,15 +187,13 @@ void drop_privileges(const std::string& user) {
     become_user(pw->pw_name, pw->pw_uid, pw->pw_gid);
 }
 
-// ---- the daemon -------------------------------------------------------------
-
 int run(const std::string& config_path, bool foreground, bool debug, bool check_only) {
     // Block the signals libmilter's signal thread waits for first thing,
     // before the socket opens or any thread of ours starts: until smfi_main's
-    // signal thread takes them in sigwait below, they wait. Blocked later,
-    // a SIGHUP sent as soon as the socket answered (a reload right after a
-    // start) took its default action and ended the milter; and a thread
-    // that did not block them would do the same.
+    // signal thread takes them in sigwait (milter/daemon.h), they wait.
+    // Blocked later, a SIGHUP sent as soon as the socket answered (a reload
+    // right after a start) took its default action and ended the milter; and
+    // a thread that did not block them would do the same.
     sigset_t blocked;
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGHUP);
@@ -240,7 +215,6 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     }
 
     const ListenSpec spec = parse_listen(cfg->milter.listen);
-    g_listen = spec;
     const mode_t mode = parse_socket_mode(cfg->milter.socket_mode);
     if (mode & 0002)
         log_warning("milter.socket_mode " + cfg->milter.socket_mode +
@@ -265,171 +239,17 @@ int run(const std::string& config_path, bool foreground, bool debug, bool check_
     }
     drop_privileges(cfg->milter.user);
 
-    std::shared_ptr<const Runtime> rt = make_runtime(cfg, nullptr);
-    set_runtime(rt);
-
-    // Counters: MDB_NOSYNC on the message path, synced here once a second.
-    // Keys of selectors that no longer sign are let go once a minute.
-    std::atomic<bool> stop{false};
-    std::thread syncer([&stop] {
-        for (unsigned tick = 1; !stop.load(); ++tick) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            if (tick % 10 != 0) continue;
-            try {
-                if (auto r = current_runtime()) r->store->sync_counters();
-            } catch (const std::exception& e) {
-                log_error(std::string("counters sync failed: ") + e.what());
-            }
-            if (tick % 100 == 0)
-                if (auto r = current_runtime()) write_latency_file(r->config->store.path, g_started_at);
-            // Old days of counters, stats and events: 10 s after start,
-            // then every hour.
-            if (tick == 100 || tick % 36000 == 0) {
-                try {
-                    if (auto r = current_runtime()) {
-                        const auto p = r->store->prune_counters(std::time(nullptr));
-                        if (p.warmup + p.stats + p.events)
-                            log_info("pruned counters: " + std::to_string(p.warmup) + " warmup/seen, " +
-                                     std::to_string(p.stats) + " stats, " + std::to_string(p.events) +
-                                     " events (store.stats_days, store.events_days)");
-                    }
-                } catch (const std::exception& e) {
-                    log_error(std::string("counters pruning failed: ") + e.what());
-                }
-            }
-            if (tick % 600 != 0) continue;
-            try {
-                if (auto r = current_runtime())
-                    if (size_t n = prune_keys(*r)) log_info("released " + std::to_string(n) + " DKIM key(s) of selectors that no longer sign");
-            } catch (const std::exception& e) {
-                log_error(std::string("DKIM key release failed: ") + e.what());
-            }
-        }
-    });
-
-    std::thread reloader([config_path] {
-        std::unique_lock<std::mutex> lock(g_reload_mu);
-        for (;;) {
-            g_reload_cv.wait(lock, [] { return g_reload_requested || g_stopping; });
-            if (g_stopping) return;
-            g_reload_requested = false;
-            lock.unlock();
-            try {
-                auto old = current_runtime();
-                auto next_cfg = std::make_shared<const Config>(load_config(config_path));
-                if (next_cfg->milter.listen != old->config->milter.listen ||
-                    next_cfg->milter.user != old->config->milter.user)
-                    log_warning("SIGHUP: milter.listen and milter.user changes take effect at restart");
-                set_runtime(make_runtime(next_cfg, old.get()));
-                log_facility(next_cfg->log.facility);
-                log_info("reloaded configuration from " + next_cfg->source);
-            } catch (const std::exception& e) {
-                log_error(std::string("SIGHUP: configuration not reloaded, keeping the old one: ") +
-                          e.what());
-            }
-            lock.lock();
-        }
-    });
-    g_reload_enabled = true;
-
+    Daemon daemon(config_path, spec, make_runtime(cfg, nullptr));
+    daemon.start();
     log_info("listening on " + spec.libmilter + " as uid " + std::to_string(::getuid()) + " (config " +
              cfg->source + ")");
     const int rc = smfi_main();
-    g_reload_enabled = false;
-
-    // The drain happened before libmilter stopped (see sigwait below).
-    if (messages_in_progress() > 0)
-        log_warning("stopping with " + std::to_string(messages_in_progress()) +
-                    " message(s) in progress; the MTA will retry them");
-
-    {
-        std::lock_guard<std::mutex> lock(g_reload_mu);
-        g_stopping = true;
-    }
-    g_reload_cv.notify_all();
-    reloader.join();
-    stop = true;
-    syncer.join();
-    try {
-        current_runtime()->store->sync_counters();
-        write_latency_file(current_runtime()->config->store.path, g_started_at);
-    } catch (...) {
-    }
+    daemon.stop();
     log_info("stopped");
     return rc == MI_SUCCESS ? 0 : static_cast<int>(Exit::environment);
 }
 
 }  // namespace
-
-// libmilter's signal thread waits for SIGHUP, SIGTERM and SIGINT in
-// sigwait(3) and stops the milter on any of them, dropping every session at
-// once (its worker pool stops serving them). This definition takes the
-// place of libc's for the whole program (libmilter calls it through the
-// dynamic linker). It waits with sigwaitinfo(2) and:
-//   SIGHUP   hands a reload to the reload thread, and waits again;
-//   SIGTERM  drains first: new connections and new messages are refused
-//            with temporary failures while the messages in progress finish
-//            (at most milter.drain_timeout; a SIGINT or a second SIGTERM
-//            cuts it short, a SIGHUP still reloads); then it returns and
-//            libmilter stops;
-//   others   are returned as libc would.
-namespace {
-
-int drain_aware_sigwait(const sigset_t* set, int* sig) {
-    for (;;) {
-        int s = ::sigwaitinfo(set, nullptr);
-        if (s < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
-        if (s == SIGHUP && g_reload_enabled.load()) {
-            request_reload();
-            continue;
-        }
-        if (s == SIGTERM && g_reload_enabled.load() && !draining()) {
-            set_draining(true);
-            const auto rt = current_runtime();
-            const auto deadline = std::chrono::steady_clock::now() + rt->config->milter.drain_timeout;
-            log_info("SIGTERM: draining " + std::to_string(messages_in_progress()) +
-                     " message(s) in progress");
-            const timespec tick{0, 50'000'000L};
-            while (messages_in_progress() > 0 && std::chrono::steady_clock::now() < deadline) {
-                const int more = ::sigtimedwait(set, nullptr, &tick);
-                if (more == SIGINT || more == SIGTERM) {
-                    // SIGINT, or SIGTERM a second time: cut the drain short.
-                    log_info(std::string(more == SIGINT ? "SIGINT" : "second SIGTERM") +
-                             ": stopping with " + std::to_string(messages_in_progress()) +
-                             " message(s) in progress (the MTA retries them)");
-                    s = more;
-                    break;
-                }
-                if (more == SIGHUP) request_reload();  // as at any other time
-            }
-            // Once libmilter has seen the stop, wake its listener.
-            std::thread([] {
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
-                wake_listener(g_listen);
-            }).detach();
-        }
-        *sig = s;
-        return 0;
-    }
-}
-
-}  // namespace
-
-// noexcept in effect (every exception is caught): glibc declares sigwait
-// without an exception specification, so the definition cannot carry one.
-extern "C" int sigwait(const sigset_t* set, int* sig) {
-    try {
-        return drain_aware_sigwait(set, sig);
-    } catch (...) {
-        // A reload request or a log line could not be made (no memory):
-        // stop as libc's sigwait would have made libmilter stop.
-        *sig = SIGTERM;
-        return 0;
-    }
-}
 
 int main(int argc, char** argv) try {
     std::string config_path;

@@ -12,6 +12,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "milter/libmilter_hooks.h"
 #include "milter/listen.h"
 #include "store/error.h"
 #include "testutil.h"
