@@ -18,7 +18,7 @@
 #include <sstream>
 #include <variant>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost {
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost {
 

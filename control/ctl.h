@@ -32,7 +32,7 @@
 
 #include "config/config.h"
 #include "control/lib/admin.h"
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost::ctl {
 

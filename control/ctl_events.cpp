@@ -17,7 +17,7 @@
 
 #include "control/ctl.h"
 #include "dns/domain_name.h"
-#include "store/log.h"
+#include "base/log.h"
 
 namespace outpost::ctl {
 namespace {

@@ -28,8 +28,8 @@
 #include "control/ctl.h"
 #include "control/lib/ingest_reports.h"
 #include "control/lib/ingest_unsubscribe.h"
-#include "store/error.h"
-#include "store/log.h"
+#include "base/error.h"
+#include "base/log.h"
 
 namespace outpost::ctl {
 namespace {

@@ -24,7 +24,7 @@
 
 #include "control/ctl.h"
 #include "dns/resolver.h"
-#include "store/log.h"
+#include "base/log.h"
 
 namespace outpost::ctl {
 namespace {

@@ -14,7 +14,7 @@
 #include "control/ctl.h"
 #include "dns/relay_verify.h"
 #include "dns/verify.h"
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost::ctl {
 namespace {

@@ -145,7 +145,7 @@
 #include "control/lib/health.h"
 #include "dns/records.h"
 #include "dns/resolver.h"
-#include "store/text.h"
+#include "base/text.h"
 #include "store/warmup.h"
 
 namespace outpost::ctl {

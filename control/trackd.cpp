@@ -137,11 +137,11 @@
 
 #include "config/config.h"
 #include "control/lib/trackd_handler.h"
-#include "store/log.h"
-#include "store/text.h"
+#include "base/log.h"
+#include "base/text.h"
 #include "control/lib/trackd_privileges.h"
 #include "control/lib/trackd_server.h"
-#include "store/error.h"
+#include "base/error.h"
 #include "store/store.h"
 #include "store/tokens.h"
 

@@ -17,7 +17,7 @@
 #include <sstream>
 #include <vector>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost {
 namespace {

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost {
 namespace {
@@ -88,6 +88,18 @@ DomainName normalize_domain(const std::string& input) {
 std::string organizational_domain(const std::string& ascii_name) {
     const char* r = psl_registrable_domain(psl(), ascii_name.c_str());
     return r ? std::string(r) : std::string();
+}
+
+std::string normalize_address(const std::string& address) {
+    auto at = address.rfind('@');
+    if (at == std::string::npos || at == 0 || at + 1 >= address.size() || address.size() > 320 ||
+        address.find_first_of(" \t\r\n<>\"") != std::string::npos)
+        throw Error(Exit::invalid, "ADDRESS_INVALID",
+                    "'" + address + "' is not an e-mail address such as user@example.com");
+    std::string local = address.substr(0, at);
+    std::transform(local.begin(), local.end(), local.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return local + "@" + normalize_domain(address.substr(at + 1)).ascii;
 }
 
 }  // namespace outpost

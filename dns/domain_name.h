@@ -20,4 +20,8 @@ DomainName normalize_domain(const std::string& input);
 // part of `ascii_name`, or "" if it has none.
 std::string organizational_domain(const std::string& ascii_name);
 
+// Lower-cased, checked e-mail address (local@domain, domain normalized as
+// above). Throws Error(ADDRESS_INVALID).
+std::string normalize_address(const std::string& address);
+
 }  // namespace outpost

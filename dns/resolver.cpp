@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "config/config.h"
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost::dns {
 namespace {

@@ -13,7 +13,7 @@ extern "C" {
 #include <set>
 #include <sstream>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost::dns {
 namespace {

@@ -21,7 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "store/error.h"
+#include "base/error.h"
 #include "store/privileges.h"
 
 namespace outpost {

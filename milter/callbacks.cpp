@@ -13,7 +13,7 @@
 #include "milter/latency.h"
 #include "milter/pipeline.h"
 #include "milter/sendmail_headers.h"
-#include "store/log.h"
+#include "base/log.h"
 #include "store/stats.h"
 
 namespace outpost::milter {

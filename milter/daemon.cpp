@@ -9,7 +9,7 @@
 #include "milter/callbacks.h"
 #include "milter/latency.h"
 #include "milter/runtime.h"
-#include "store/log.h"
+#include "base/log.h"
 
 namespace outpost::milter {
 

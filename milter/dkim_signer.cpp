@@ -10,8 +10,8 @@
 #include <cstring>
 #include <map>
 
-#include "store/error.h"
-#include "store/text.h"
+#include "base/error.h"
+#include "base/text.h"
 
 namespace outpost::milter {
 namespace {

@@ -7,8 +7,8 @@
 #include <mutex>
 
 #include "dns/domain_name.h"
-#include "store/error.h"
-#include "store/gmime.h"
+#include "base/error.h"
+#include "base/gmime.h"
 
 namespace outpost::milter {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <openssl/crypto.h>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost::milter {
 

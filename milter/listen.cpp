@@ -14,7 +14,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost::milter {
 namespace {

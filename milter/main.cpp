@@ -160,10 +160,10 @@
 #include "milter/libmilter_hooks.h"
 #include "milter/listen.h"
 #include "milter/runtime.h"
-#include "store/error.h"
-#include "store/log.h"
+#include "base/error.h"
+#include "base/log.h"
 #include "store/privileges.h"
-#include "store/text.h"
+#include "base/text.h"
 
 namespace {
 

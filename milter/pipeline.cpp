@@ -12,8 +12,8 @@
 #include "milter/stages/track.h"
 #include "milter/stages/unsubscribe.h"
 #include "milter/stages/warmup.h"
-#include "store/error.h"
-#include "store/log.h"
+#include "base/error.h"
+#include "base/log.h"
 
 namespace outpost::milter {
 namespace {

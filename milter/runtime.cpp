@@ -4,7 +4,7 @@
 #include <cctype>
 #include <cstring>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost::milter {
 namespace {

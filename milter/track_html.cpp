@@ -9,7 +9,7 @@
 #include <memory>
 #include <set>
 
-#include "store/html.h"
+#include "base/html.h"
 
 namespace outpost::milter {
 namespace {

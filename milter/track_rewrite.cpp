@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "milter/track_html.h"
-#include "store/gmime.h"
+#include "base/gmime.h"
 
 namespace outpost::milter {
 namespace {

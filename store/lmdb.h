@@ -37,7 +37,7 @@
 #include <string>
 #include <string_view>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost::lmdb {
 

@@ -3,7 +3,7 @@
 
 #include <chrono>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost {
 namespace {

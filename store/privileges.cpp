@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost {
 

@@ -5,7 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost {
 

@@ -7,7 +7,7 @@
 #include <ctime>
 #include <filesystem>
 
-#include "store/log.h"
+#include "base/log.h"
 
 namespace outpost {
 namespace {

@@ -35,7 +35,7 @@
 #include <memory>
 #include <sstream>
 
-#include "store/error.h"
+#include "base/error.h"
 #include "store/secrets.h"
 
 namespace outpost {

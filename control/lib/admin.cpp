@@ -136,18 +136,6 @@ void record_event(Store& store, const std::string& domain, nlohmann::json event)
 
 }  // namespace
 
-std::string normalize_address(const std::string& address) {
-    auto at = address.rfind('@');
-    if (at == std::string::npos || at == 0 || at + 1 >= address.size() || address.size() > 320 ||
-        address.find_first_of(" \t\r\n<>\"") != std::string::npos)
-        throw Error(Exit::invalid, "ADDRESS_INVALID",
-                    "'" + address + "' is not an e-mail address such as user@example.com");
-    std::string local = address.substr(0, at);
-    std::transform(local.begin(), local.end(), local.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return local + "@" + normalize_domain(address.substr(at + 1)).ascii;
-}
-
 Admin::Admin(const Config& cfg)
     : cfg_(cfg), store_(cfg, Store::Mode::read_write), keys_(cfg.store.keys, ServiceOwner::of(cfg)) {
     // The milter reads this store and writes its counters: a store created

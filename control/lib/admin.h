@@ -90,7 +90,4 @@ private:
     KeyDir keys_;
 };
 
-// Lower-cased, checked e-mail address (local@domain, domain normalized).
-std::string normalize_address(const std::string& address);
-
 }  // namespace outpost

@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "store/log.h"
+#include "base/log.h"
 #include "store/stats.h"
 
 namespace outpost {

@@ -6,10 +6,11 @@
 #include <cctype>
 
 #include "control/lib/admin.h"
+#include "dns/domain_name.h"
 #include "control/lib/health.h"
 #include "control/lib/reports.h"
 #include "store/stats.h"
-#include "store/text.h"
+#include "base/text.h"
 
 namespace outpost {
 namespace {

@@ -7,7 +7,8 @@
 #include <mutex>
 
 #include "control/lib/admin.h"
-#include "store/gmime.h"
+#include "dns/domain_name.h"
+#include "base/gmime.h"
 #include "store/stats.h"
 
 namespace outpost {

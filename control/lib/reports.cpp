@@ -8,8 +8,8 @@
 #include <memory>
 #include <mutex>
 
-#include "store/gmime.h"
-#include "store/text.h"
+#include "base/gmime.h"
+#include "base/text.h"
 
 namespace outpost {
 namespace {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "store/cidr.h"
-#include "store/text.h"
+#include "base/text.h"
 
 namespace outpost::trackd {
 namespace {

@@ -6,11 +6,11 @@
 #include <cstdio>
 
 #include "control/lib/trackd_classify.h"
-#include "store/error.h"
-#include "store/html.h"
-#include "store/log.h"
+#include "base/error.h"
+#include "base/html.h"
+#include "base/log.h"
 #include "store/stats.h"
-#include "store/text.h"
+#include "base/text.h"
 
 namespace outpost::trackd {
 namespace {

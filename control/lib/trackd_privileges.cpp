@@ -4,7 +4,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
-#include "store/error.h"
+#include "base/error.h"
 #include "store/privileges.h"
 
 namespace outpost::trackd {

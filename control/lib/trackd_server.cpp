@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "store/log.h"
-#include "store/error.h"
+#include "base/log.h"
+#include "base/error.h"
 #include "store/model.h"
 
 namespace outpost::trackd {

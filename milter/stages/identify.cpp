@@ -2,7 +2,7 @@
 #include "milter/stages/identify.h"
 
 #include "store/secrets.h"
-#include "store/text.h"
+#include "base/text.h"
 
 namespace outpost::milter {
 

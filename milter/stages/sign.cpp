@@ -2,8 +2,8 @@
 #include "milter/stages/sign.h"
 
 #include "milter/stages/identify.h"
-#include "store/error.h"
-#include "store/log.h"
+#include "base/error.h"
+#include "base/log.h"
 
 namespace outpost::milter {
 namespace {

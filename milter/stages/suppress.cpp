@@ -1,7 +1,7 @@
 // suppress.cpp - per-domain suppression list.
 #include "milter/stages/suppress.h"
 
-#include "control/lib/admin.h"
+#include "dns/domain_name.h"
 
 namespace outpost::milter {
 

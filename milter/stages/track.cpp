@@ -10,9 +10,9 @@
 #include "milter/stages/identify.h"
 #include "milter/stages/suppress.h"
 #include "milter/track_rewrite.h"
-#include "store/log.h"
+#include "base/log.h"
 #include "store/stats.h"
-#include "store/text.h"
+#include "base/text.h"
 
 namespace outpost::milter {
 namespace {

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "milter/stages/suppress.h"
-#include "store/error.h"
+#include "base/error.h"
 
 namespace outpost::milter {
 namespace {

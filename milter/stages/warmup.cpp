@@ -2,7 +2,7 @@
 #include "milter/stages/warmup.h"
 
 #include "milter/latency.h"
-#include "store/log.h"
+#include "base/log.h"
 #include "store/warmup.h"
 
 namespace outpost::milter {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "store/error.h"
+#include "base/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size > 65536) return 0;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "milter/from_header.h"
-#include "store/gmime.h"
+#include "base/gmime.h"
 #include "split_values.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

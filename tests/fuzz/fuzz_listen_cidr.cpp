@@ -20,7 +20,7 @@
 #include "control/lib/trackd_server.h"
 #include "milter/listen.h"
 #include "store/cidr.h"
-#include "store/error.h"
+#include "base/error.h"
 
 namespace {
 

@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "store/error.h"
+#include "base/error.h"
 #include "store/secrets.h"
 #include "store/tokens.h"
 

@@ -11,7 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "store/error.h"
+#include "base/error.h"
 #include "store/model.h"
 #include "store/tokens.h"
 

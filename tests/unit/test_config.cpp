@@ -2,7 +2,7 @@
 #define BOOST_TEST_MODULE config
 #include <boost/test/unit_test.hpp>
 
-#include "store/error.h"
+#include "base/error.h"
 #include "testutil.h"
 
 using namespace outpost;

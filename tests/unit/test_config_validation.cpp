@@ -9,7 +9,7 @@
 #include "dns/resolver.h"
 #include "milter/listen.h"
 #include "milter/runtime.h"
-#include "store/error.h"
+#include "base/error.h"
 #include "testutil.h"
 
 using namespace outpost;

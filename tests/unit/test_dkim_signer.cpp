@@ -15,7 +15,7 @@
 #include "dns/dkim_keys.h"
 #include "milter/dkim_signer.h"
 #include "milter_fixture.h"
-#include "store/error.h"
+#include "base/error.h"
 
 using namespace outpost;
 using namespace outpost::milter;

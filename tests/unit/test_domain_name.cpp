@@ -3,7 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "dns/domain_name.h"
-#include "store/error.h"
+#include "base/error.h"
 
 using namespace outpost;
 

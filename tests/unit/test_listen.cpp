@@ -14,7 +14,7 @@
 
 #include "milter/libmilter_hooks.h"
 #include "milter/listen.h"
-#include "store/error.h"
+#include "base/error.h"
 #include "testutil.h"
 
 using namespace outpost;

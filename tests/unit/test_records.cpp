@@ -5,7 +5,7 @@
 
 #include "dns/dkim_keys.h"
 #include "dns/records.h"
-#include "store/error.h"
+#include "base/error.h"
 #include "testutil.h"
 
 using namespace outpost;

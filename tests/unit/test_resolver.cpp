@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "dns/resolver.h"
-#include "store/error.h"
+#include "base/error.h"
 
 using namespace outpost;
 using namespace outpost::dns;

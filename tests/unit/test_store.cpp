@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "store/error.h"
+#include "base/error.h"
 #include "store/store.h"
 #include "testutil.h"
 

@@ -4,7 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "store/error.h"
+#include "base/error.h"
 #include "store/secrets.h"
 #include "store/tokens.h"
 #include "testutil.h"

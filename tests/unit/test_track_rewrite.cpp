@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "milter/track_rewrite.h"
-#include "store/gmime.h"
+#include "base/gmime.h"
 
 using outpost::milter::track_message;
 using outpost::milter::TrackOptions;

@@ -5,7 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "control/lib/trackd_server.h"
-#include "store/error.h"
+#include "base/error.h"
 
 using namespace outpost;
 using namespace outpost::trackd;

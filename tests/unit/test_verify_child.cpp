@@ -16,7 +16,7 @@
 
 #include "control/lib/admin.h"
 #include "dns/verify_child.h"
-#include "store/error.h"
+#include "base/error.h"
 #include "testutil.h"
 
 using namespace outpost;

@@ -1,5 +1,5 @@
 // html.cpp - HTML escaping.
-#include "store/html.h"
+#include "base/html.h"
 
 namespace outpost {
 

@@ -1,5 +1,5 @@
 // log.cpp - syslog or stderr, one line at a time.
-#include "store/log.h"
+#include "base/log.h"
 
 #include <sys/stat.h>
 #include <syslog.h>
