@@ -146,6 +146,7 @@
 #include "dns/records.h"
 #include "dns/resolver.h"
 #include "base/text.h"
+#include "store/secrets.h"
 #include "store/warmup.h"
 
 namespace outpost::ctl {
@@ -545,14 +546,17 @@ void add_key_commands(CLI::App& app, Context& ctx) {
         auto [k, secret] = ctx.admin().add_key(name, o);
         if (ctx.json) {
             auto j = key_json(k);
-            j["secret"] = secret;
-            return print_json(j);
+            j["secret"] = std::move(secret);
+            print_json(j);
+            wipe(j["secret"].get_ref<std::string&>());
+            return;
         }
         print_key(k);
         std::printf(
             "secret:    %s\n\nThe secret is shown only now; outpost keeps only its hash.\n"
             "Senders put it in an X-Outpost-Key header (removed before delivery).\n",
             secret.c_str());
+        wipe(secret);
     });
     auto* list = key->add_subcommand("list", "list keys");
     list->add_flag("--json", ctx.json, "JSON output");

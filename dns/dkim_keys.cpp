@@ -71,7 +71,8 @@ KeyPair generate_key(KeyAlgorithm alg, int bits) {
     if (EVP_PKEY_keygen(ctx.get(), &raw) != 1) crypto_fail("EVP_PKEY_keygen");
     PkeyPtr key(raw, &EVP_PKEY_free);
 
-    BioPtr bio(BIO_new(BIO_s_mem()), &BIO_free);
+    // BIO_s_secmem: the PEM text is cleared when the BIO is freed.
+    BioPtr bio(BIO_new(BIO_s_secmem()), &BIO_free);
     if (!bio || PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
         crypto_fail("PEM_write_bio_PrivateKey");
     char* data = nullptr;
@@ -132,11 +133,22 @@ std::string KeyDir::read(const std::string& domain, const std::string& selector)
         env_fail("DKIM key " + p + " has mode " + mode + " and is readable by others; run `chmod 600 " + p +
                  "`");
     }
-    std::ifstream in(p);
-    if (!in) env_fail("cannot read DKIM key " + p + "; run as root or the outpost user");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    // Read straight into the string the caller wipes (a stream buffer would
+    // keep a copy nobody wipes).
+    std::string pem;
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) env_fail("cannot read DKIM key " + p + ": " + std::strerror(errno) + "; run as root or the outpost user");
+    pem.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < pem.size()) {
+        const ssize_t n = ::read(fd, pem.data() + got, pem.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    pem.resize(got);  // a file that shrank meanwhile: what was read
+    return pem;
 }
 
 std::string KeyDir::read_matching(const std::string& domain, const std::string& selector,

@@ -47,4 +47,9 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
     return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+void wipe(std::string& secret) noexcept {
+    OPENSSL_cleanse(secret.data(), secret.size());
+    secret.clear();
+}
+
 }  // namespace outpost

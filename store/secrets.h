@@ -12,6 +12,11 @@ std::string new_api_secret();
 std::string hash_secret(const std::string& secret);
 // Constant-time comparison (CRYPTO_memcmp) of equal-length strings.
 bool constant_time_equal(const std::string& a, const std::string& b);
+// Overwrites a secret's bytes (OPENSSL_cleanse, which the compiler cannot
+// drop) and empties it. For every copy of a secret outpost makes: API key
+// secrets from a header or for printing, PEM text of DKIM keys, tracking
+// secret file contents.
+void wipe(std::string& secret) noexcept;
 std::string base64url(const std::string& bytes);
 
 }  // namespace outpost

@@ -94,6 +94,7 @@ public:
                 KeyPair kp = generate_key(s.algorithm, s.bits);
                 s.public_key = kp.public_b64;
                 dir_.write(domain_, s.name, kp.private_pem);
+                wipe(kp.private_pem);
                 written_.push_back(s.name);
             }
         } catch (...) {
@@ -467,7 +468,7 @@ std::pair<ApiKey, std::string> Admin::add_key(const std::string& name, const Add
     }
     store_.put(t, k);
     t.commit();
-    return {k, secret};
+    return {k, std::move(secret)};
 }
 
 ApiKey Admin::key(const std::string& name) {
@@ -527,7 +528,8 @@ size_t Admin::check_keys() {
     for (const auto& d : domains(false))
         for (const auto& s : d.selectors) {
             if (s.state == SelectorState::retired) continue;
-            keys_.read_matching(d.name, s.name, s.public_key);
+            std::string pem = keys_.read_matching(d.name, s.name, s.public_key);
+            wipe(pem);
             ++n;
         }
     return n;

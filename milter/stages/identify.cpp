@@ -16,6 +16,18 @@ StageResult IdentifyStage::end_of_headers(Message& m) {
             secrets.push_back(trim(h.value));
         }
     t.key_headers = secrets.size();
+    // The secrets are needed only to find the key: wipe them (and the
+    // header values they came from; the headers are removed by name at end
+    // of message) however this stage ends.
+    struct WipeSecrets {
+        std::vector<std::string>& copies;
+        Transaction& t;
+        ~WipeSecrets() {
+            for (auto& s : copies) wipe(s);
+            for (auto& h : t.headers)
+                if (header_is(h.name, kKeyHeader)) wipe(h.value);
+        }
+    } wipe_secrets{secrets, t};
 
     if (!t.sasl_login.empty()) {
         if (auto k = store.key_by_sasl(*m.read, t.sasl_login)) {

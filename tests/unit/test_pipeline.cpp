@@ -52,6 +52,16 @@ BOOST_AUTO_TEST_CASE(key_header_identifies_signs_and_is_removed) {
     BOOST_TEST(r.eom.is_next());
     BOOST_TEST(r.txn.identity == "header");
     BOOST_TEST(!find(r, "X-Outpost-Key"));
+    // The secret is wiped from the transaction once it found the key.
+    size_t key_headers = 0;
+    for (const auto& h : r.txn.headers) {
+        BOOST_TEST(h.value.find(secret.substr(3)) == std::string::npos, h.name);
+        if (h.name == "X-Outpost-Key") {
+            ++key_headers;
+            BOOST_TEST(h.value.empty());
+        }
+    }
+    BOOST_TEST(key_headers == 1u);
     const auto* sig = find(r, "DKIM-Signature");
     BOOST_REQUIRE(sig);
     BOOST_TEST(r.mta.headers.front().name == "DKIM-Signature");  // inserted at index 0

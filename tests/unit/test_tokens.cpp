@@ -255,3 +255,16 @@ BOOST_AUTO_TEST_CASE(base64url_decoding) {
     BOOST_TEST(!base64url_decode("YR").has_value());    // non-canonical trailing bits
     BOOST_TEST(base64url_decode("YQ").value() == "a");
 }
+
+BOOST_AUTO_TEST_CASE(wipe_overwrites_then_empties) {
+    std::string secret = outpost::new_api_secret();
+    BOOST_REQUIRE(secret.size() > 32);  // on the heap, not in the string object
+    const size_t n = secret.size();
+    const char* bytes = secret.data();
+    outpost::wipe(secret);
+    BOOST_TEST(secret.empty());
+    BOOST_TEST(secret.data() == bytes);  // same buffer: clear() keeps it
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; ++i) nonzero += bytes[i] != 0;
+    BOOST_TEST(nonzero == 0u);
+}
