@@ -7,6 +7,7 @@
 // when every domain checked is verified, else 7 (Exit::unverified).
 // `relay verify` does the same for the relay's own records (what `relay
 // records` prints; dns/relay_verify.h), which nothing stores.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -147,7 +148,9 @@ void register_verify_commands(CLI::App& domain_cmd, Context& ctx) {
     };
     auto args = std::make_shared<Args>();
     auto* c = domain_cmd.add_subcommand(
-        "verify", "check a domain's DNS records, update its status (exit 0 only when verified, else 7)");
+        "verify",
+        "check a domain's DNS records, update its status (exit 0 only when verified and DNS answered, "
+        "else 7)");
     c->add_option("domain", args->domain, "the domain to check");
     c->add_flag("--all", args->all,
                 "check every domain (for a timer or cron); non-zero if any is not verified");
@@ -165,12 +168,20 @@ void register_verify_commands(CLI::App& domain_cmd, Context& ctx) {
         const auto started = std::chrono::steady_clock::now();
         const auto reports = verify_domains(a.store(), a.config(), domains);
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        size_t verified = 0;
-        for (const auto& r : reports) verified += r.domain.status == DomainStatus::verified;
+        // A required check DNS did not answer keeps the domain's status (it
+        // concludes nothing) but is no success either.
+        size_t verified = 0, unanswered = 0;
+        for (const auto& r : reports) {
+            verified += r.domain.status == DomainStatus::verified;
+            unanswered += std::any_of(r.domain.checks.begin(), r.domain.checks.end(), [](const CheckResult& c) {
+                return c.required && c.status == CheckStatus::error;
+            });
+        }
         if (!args->all && reports.empty())
             throw Error(Exit::not_found, "DOMAIN_NOT_FOUND",
                         "domain " + domains.front().name + " was removed while it was being checked");
-        ctx.exit_status = verified == reports.size() ? 0 : static_cast<int>(Exit::unverified);
+        ctx.exit_status =
+            verified == reports.size() && unanswered == 0 ? 0 : static_cast<int>(Exit::unverified);
 
         if (ctx.json) {
             if (!args->all) {
@@ -196,8 +207,12 @@ void register_verify_commands(CLI::App& domain_cmd, Context& ctx) {
             return;
         }
         for (const auto& r : reports) print_summary_line(r);
-        std::printf("%zu domains checked in %.2f s: %zu verified, %zu not verified\n", reports.size(), secs,
-                    verified, reports.size() - verified);
+        std::printf("%zu domains checked in %.2f s: %zu verified, %zu not verified", reports.size(), secs, verified,
+                    reports.size() - verified);
+        if (unanswered)
+            std::printf("; DNS did not answer for %zu (status kept; run it again later, or check dns.upstream)",
+                        unanswered);
+        std::printf("\n");
     });
 }
 
