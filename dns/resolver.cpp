@@ -107,100 +107,133 @@ ResolverOptions resolver_options(const Config& cfg) {
     return o;
 }
 
-// Walks the answer section: follows CNAMEs from the question name, then
-// collects the records of the wanted type owned by the last name.
-bool parse_answer(const unsigned char* pkt, size_t len, const Query& q, Answer& out) {
-    if (len < 12) return false;
+namespace {
+
+// A domain name in wire form, uncompressed, as libunbound hands out rdata
+// (a compression pointer can only point inside `rd`; dn_expand bounds it).
+bool wire_name(const unsigned char* rd, const unsigned char* end, const unsigned char* at, std::string& out,
+               size_t* used = nullptr) {
+    char name[NS_MAXDNAME];
+    const int n = dn_expand(rd, end, at, name, sizeof name);
+    if (n < 0) return false;
+    out = name;
+    if (used) *used = static_cast<size_t>(n);
+    return true;
+}
+
+std::string without_root_dot(std::string name) {
+    if (name.size() > 1 && name.back() == '.') name.pop_back();
+    return name;
+}
+
+}  // namespace
+
+bool read_rdata(RRType type, const unsigned char* rd, size_t len, std::string& out) {
+    const unsigned char* end = rd + len;
+    out.clear();
+    switch (type) {
+        case RRType::TXT:
+        case RRType::SPF:
+            // <len><bytes> strings, joined in order with nothing between.
+            for (const unsigned char* d = rd; d < end;) {
+                const size_t l = *d++;
+                if (l > static_cast<size_t>(end - d)) return false;
+                out.append(reinterpret_cast<const char*>(d), l);
+                d += l;
+            }
+            return true;
+        case RRType::MX: {
+            std::string host;
+            size_t used = 0;
+            if (len < 3 || !wire_name(rd, end, rd + 2, host, &used) || 2 + used != len) return false;
+            out = std::to_string(get16(rd)) + " " + host;
+            return true;
+        }
+        case RRType::CNAME:
+        case RRType::PTR: {
+            size_t used = 0;
+            return wire_name(rd, end, rd, out, &used) && used == len;
+        }
+        case RRType::A:
+        case RRType::AAAA: {
+            const bool four = type == RRType::A;
+            if (len != (four ? 4u : 16u)) return false;
+            char buf[INET6_ADDRSTRLEN];
+            if (!inet_ntop(four ? AF_INET : AF_INET6, rd, buf, sizeof buf)) return false;
+            out = buf;
+            return true;
+        }
+    }
+    return false;
+}
+
+std::vector<std::string> cname_chain(const unsigned char* pkt, size_t len, const std::string& qname,
+                                     const std::string& canonical) {
+    const std::vector<std::string> plain =
+        iequal(qname, canonical) ? std::vector<std::string>{qname} : std::vector<std::string>{qname, canonical};
+    if (len < 12) return plain;
     const unsigned char* end = pkt + len;
     const unsigned qd = get16(pkt + 4), an = get16(pkt + 6);
     const unsigned char* p = pkt + 12;
     char name[NS_MAXDNAME];
     for (unsigned i = 0; i < qd; ++i) {
-        int n = dn_expand(pkt, end, p, name, sizeof name);
-        if (n < 0 || p + n + 4 > end) return false;
+        const int n = dn_expand(pkt, end, p, name, sizeof name);
+        if (n < 0 || n + 4 > end - p) return plain;
         p += n + 4;
     }
-    struct RR {
-        std::string owner;
-        uint16_t type;
-        const unsigned char* rdata;
-        uint16_t rdlen;
-    };
-    std::vector<RR> rrs;
+    // The CNAME records of the answer section: owner -> target.
+    std::vector<std::pair<std::string, std::string>> cnames;
     for (unsigned i = 0; i < an; ++i) {
-        int n = dn_expand(pkt, end, p, name, sizeof name);
-        if (n < 0 || p + n + 10 > end) return false;
+        const int n = dn_expand(pkt, end, p, name, sizeof name);
+        if (n < 0 || n + 10 > end - p) return plain;
         p += n;
-        RR rr{name, get16(p), nullptr, get16(p + 8)};
+        const uint16_t type = get16(p), rdlen = get16(p + 8);
         p += 10;
-        if (p + rr.rdlen > end) return false;
-        rr.rdata = p;
-        p += rr.rdlen;
-        rrs.push_back(rr);
+        if (rdlen > end - p) return plain;
+        if (type == 5) {
+            std::string owner = name;
+            if (dn_expand(pkt, end, p, name, sizeof name) < 0) return plain;
+            cnames.emplace_back(std::move(owner), name);
+        }
+        p += rdlen;
     }
-    auto expand_at = [&](const unsigned char* at, std::string& dst) {
-        int n = dn_expand(pkt, end, at, name, sizeof name);
-        if (n < 0) return false;
-        dst = name;
-        return true;
-    };
-    const auto wanted = static_cast<uint16_t>(q.type);
-    out.chain.assign(1, q.name);
-    if (q.type != RRType::CNAME) {
-        // Bounded: each step must use a CNAME record not used before.
-        std::vector<bool> used(rrs.size(), false);
-        for (bool moved = true; moved;) {
-            moved = false;
-            for (size_t i = 0; i < rrs.size(); ++i) {
-                if (used[i] || rrs[i].type != 5 || !iequal(rrs[i].owner, out.chain.back())) continue;
-                std::string target;
-                if (!expand_at(rrs[i].rdata, target)) return false;
-                used[i] = true;
-                out.chain.push_back(target);
-                moved = true;
-                break;
-            }
+    // From the question name, each step by a record not used before.
+    std::vector<std::string> chain{qname};
+    std::vector<bool> used(cnames.size(), false);
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (size_t i = 0; i < cnames.size(); ++i) {
+            if (used[i] || !iequal(cnames[i].first, chain.back())) continue;
+            used[i] = true;
+            chain.push_back(cnames[i].second);
+            moved = true;
+            break;
         }
     }
+    // Only a walk that ends where libunbound says the answer is.
+    return iequal(chain.back(), canonical) ? chain : plain;
+}
+
+bool read_result(const ub_result& r, const Query& q, Answer& out) {
     out.values.clear();
-    for (const auto& rr : rrs) {
-        if (rr.type != wanted || !iequal(rr.owner, out.chain.back())) continue;
-        const unsigned char* d = rr.rdata;
-        const unsigned char* dend = rr.rdata + rr.rdlen;
-        std::string v;
-        switch (q.type) {
-            case RRType::TXT:
-            case RRType::SPF:
-                // <len><bytes> strings, joined in order with nothing between.
-                while (d < dend) {
-                    size_t l = *d++;
-                    if (d + l > dend) return false;
-                    v.append(reinterpret_cast<const char*>(d), l);
-                    d += l;
-                }
-                break;
-            case RRType::MX: {
-                if (rr.rdlen < 3) return false;
-                std::string host;
-                if (!expand_at(d + 2, host)) return false;
-                v = std::to_string(get16(d)) + " " + host;
-                break;
-            }
-            case RRType::CNAME:
-            case RRType::PTR:
-                if (!expand_at(d, v)) return false;
-                break;
-            case RRType::A:
-            case RRType::AAAA: {
-                const bool four = q.type == RRType::A;
-                if (rr.rdlen != (four ? 4 : 16)) return false;
-                char buf[INET6_ADDRSTRLEN];
-                if (!inet_ntop(four ? AF_INET : AF_INET6, d, buf, sizeof buf)) return false;
-                v = buf;
-                break;
-            }
+    out.chain.assign(1, q.name);
+    if (r.data)
+        for (size_t i = 0; r.data[i]; ++i) {
+            if (r.len[i] < 0) return false;
+            std::string v;
+            if (!read_rdata(q.type, reinterpret_cast<const unsigned char*>(r.data[i]),
+                            static_cast<size_t>(r.len[i]), v))
+                return false;
+            out.values.push_back(std::move(v));
         }
-        out.values.push_back(std::move(v));
+    // Asked for a CNAME, the CNAME is the answer: nothing was followed.
+    if (q.type != RRType::CNAME && r.canonname) {
+        const std::string canonical = without_root_dot(r.canonname);
+        if (!iequal(canonical, without_root_dot(q.name)))
+            out.chain = r.answer_packet && r.answer_len > 0
+                            ? cname_chain(static_cast<const unsigned char*>(r.answer_packet),
+                                          static_cast<size_t>(r.answer_len), q.name, canonical)
+                            : std::vector<std::string>{q.name, canonical};
     }
     return true;
 }
@@ -310,9 +343,7 @@ void Resolver::finish(Ticket& t, int err, ub_result* r) {
         a.why = std::string("DNSSEC validation failed (bogus): ") + (r->why_bogus ? r->why_bogus : "?");
         return;
     }
-    if (r->answer_packet && r->answer_len > 0 &&
-        !parse_answer(static_cast<const unsigned char*>(r->answer_packet), static_cast<size_t>(r->answer_len),
-                      a.query, a)) {
+    if (!read_result(*r, a.query, a)) {
         a.rcode = Rcode::servfail;
         a.why = "malformed DNS response";
         a.values.clear();

@@ -87,9 +87,22 @@ struct ResolverOptions {
 };
 ResolverOptions resolver_options(const Config& cfg);
 
-// Parses the answer section of a DNS response for `q` (exposed for tests).
-// Returns false when the packet is malformed.
-bool parse_answer(const unsigned char* pkt, size_t len, const Query& q, Answer& out);
+// Reading libunbound's results (exposed for tests and fuzzing). The values
+// come from libunbound's own parse of the answer (ub_result data: the
+// records of the asked type at the name the CNAMEs led to, which libunbound
+// followed and, with a trust anchor, validated); outpost reads only each
+// record's data. libunbound gives the final name, not the names between: for
+// showing them, the answer packet's CNAME records are walked, and where the
+// walk does not end at libunbound's final name the chain is just the
+// question and the final name.
+//
+// One record's data as a value; false when it is malformed.
+bool read_rdata(RRType type, const unsigned char* rdata, size_t len, std::string& out);
+// The names from `qname` to `canonical` through the packet's CNAME records.
+std::vector<std::string> cname_chain(const unsigned char* pkt, size_t len, const std::string& qname,
+                                     const std::string& canonical);
+// Values and chain of one result; false when a record's data is malformed.
+bool read_result(const ub_result& r, const Query& q, Answer& out);
 
 class Resolver {
 public:
