@@ -11,6 +11,9 @@ Runs, through real Postfix on loopback, with the binaries of BUILD_DIR:
   test_ctl_killed    outpostctl killed in the middle of its writes
   test_milter_failure  the milter killed while Postfix sends; DKIM keys
                      missing, unreadable, removed while running
+  test_faults_under_load  the DNS server gone, and the tracking secret
+                     unreadable (then rotated, then restored), while
+                     messages flow
 and prints the one-line figures each writes.  Exits 1 if a run failed.
 """
 
@@ -20,7 +23,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = ["test_load_faults", "test_store_faults", "test_ctl_killed", "test_milter_failure"]
+TESTS = ["test_load_faults", "test_store_faults", "test_ctl_killed", "test_milter_failure",
+         "test_faults_under_load"]
 
 
 def main():
