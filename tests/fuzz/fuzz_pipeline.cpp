@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "message_input.h"
 #include "milter_fixture.h"
 
 namespace {
@@ -75,14 +76,13 @@ void check_value(const std::string& v) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    if (size < 1 || size > 256 * 1024) return 0;
-    const uint8_t flags = data[0];
-    const std::string_view raw(reinterpret_cast<const char*>(data) + 1, size - 1);
-    const size_t blank = raw.find("\r\n\r\n");
-    const std::string_view head = blank == std::string_view::npos ? raw : raw.substr(0, blank + 2);
+    outpost::fuzz::MessageInput in;
+    if (!outpost::fuzz::message_input(data, size, 256 * 1024, in)) return 0;
+    const uint8_t flags = in.flags;
+    const std::string_view head = in.headers;
 
     outpost::test::Send s;
-    s.body = blank == std::string_view::npos ? std::string() : std::string(raw.substr(blank + 4));
+    s.body = std::string(in.body);
     // Header lines: a line starting with a space or tab continues the last.
     for (size_t pos = 0; pos < head.size();) {
         size_t eol = head.find("\r\n", pos);

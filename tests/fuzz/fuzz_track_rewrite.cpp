@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/gmime.h"
+#include "message_input.h"
 #include "milter/track_rewrite.h"
 
 namespace {
@@ -79,12 +80,10 @@ std::vector<Part> tree(std::string_view headers, std::string_view body) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    if (size < 1 || size > 256 * 1024) return 0;
-    const uint8_t flags = data[0];
-    const std::string_view raw(reinterpret_cast<const char*>(data) + 1, size - 1);
-    const size_t blank = raw.find("\r\n\r\n");
-    const std::string_view headers = blank == std::string_view::npos ? raw : raw.substr(0, blank + 2);
-    const std::string_view body = blank == std::string_view::npos ? std::string_view() : raw.substr(blank + 4);
+    outpost::fuzz::MessageInput in;
+    if (!outpost::fuzz::message_input(data, size, 256 * 1024, in)) return 0;
+    const uint8_t flags = in.flags;
+    const std::string_view headers = in.headers, body = in.body;
 
     outpost::milter::TrackOptions opt;
     opt.clicks = flags & 1;

@@ -19,6 +19,7 @@ Run with Debian's ``/usr/bin/python3`` (dkimpy, dnspython, nacl) and
 stopped, by PID.
 """
 
+import collections
 import email.message
 import email.policy
 import email.utils
@@ -110,6 +111,24 @@ def message(from_hdr, to="rcpt@example.net", subject=None, body="Hello.\n", toke
     body_b = body_b + b"\ntoken " + token.encode() + b"\n"
     head = b"\r\n".join(lines) + b"\r\n\r\n"
     return token, head + lab.crlf(body_b)
+
+
+def deliveries_by_token(case, messages, token_re, skip_untokened=False):
+    """The delivered messages by the one token each carries: (Counter of
+    deliveries per token, {token: last message}). A message with several
+    tokens fails `case`; one with none fails it too unless skip_untokened
+    (a fixture's own mail)."""
+    seen = collections.Counter()
+    delivered = {}
+    for m in messages:
+        tokens = set(token_re.findall(m.data))
+        if not tokens and skip_untokened:
+            continue
+        case.assertEqual(len(tokens), 1, m.data[:400])
+        tok = tokens.pop().decode()
+        seen[tok] += 1
+        delivered[tok] = m
+    return seen, delivered
 
 
 def record_figure(tag, summary):

@@ -162,16 +162,8 @@ class Load:
             pass            # the counts below say what is missing
         op.postfix.wait_queue_empty(60)
         time.sleep(0.5)
-        seen = collections.Counter()
-        delivered = {}
-        for m in op.sink.messages():
-            tokens = set(self.token_re.findall(m.data))
-            if not tokens:
-                continue
-            case.assertEqual(len(tokens), 1, m.data[:400])
-            tok = tokens.pop().decode()
-            seen[tok] += 1
-            delivered[tok] = m
+        seen, delivered = outpostlab.deliveries_by_token(case, op.sink.messages(), self.token_re,
+                                                         skip_untokened=True)
         twice = [t for t, c in seen.items() if c > 1]
         lost = [t for t in accepted if t not in seen]
         strangers = [t for t in seen if t not in self.sent]

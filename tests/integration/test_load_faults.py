@@ -115,14 +115,7 @@ class LoadKillTest(OutpostCase):
         lab.wait_until(lambda: len(op.sink.messages()) >= N, 300, 0.1, "%d deliveries" % N)
         op.postfix.wait_queue_empty(120)
         time.sleep(1.0)
-        seen = collections.Counter()
-        delivered = {}
-        for m in op.sink.messages():
-            tokens = set(TOKEN_RE.findall(m.data))
-            self.assertEqual(len(tokens), 1, m.data[:400])
-            tok = tokens.pop().decode()
-            seen[tok] += 1
-            delivered[tok] = m
+        seen, delivered = outpostlab.deliveries_by_token(self, op.sink.messages(), TOKEN_RE)
         twice = [t for t, c in seen.items() if c > 1]
         missing = [t for t in by_token if t not in seen]
         self.assertEqual(twice, [], "delivered more than once")
