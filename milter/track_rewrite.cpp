@@ -145,6 +145,7 @@ struct Leaf {
 struct Walker {
     std::vector<Leaf> leaves;
     std::vector<std::string>& notes;
+    std::vector<std::string> boundaries;  // of every multipart walked
 
     void walk(GMimeObject* obj, const std::string& spec, int depth) {
         const std::string name = spec.empty() ? "message" : "part " + spec;
@@ -159,6 +160,7 @@ struct Walker {
                 return;
             }
             GMimeMultipart* mp = GMIME_MULTIPART(obj);
+            if (const char* b = g_mime_multipart_get_boundary(mp); b && *b) boundaries.emplace_back(b);
             const int n = g_mime_multipart_get_count(mp);
             for (int i = 0; i < n; ++i)
                 walk(g_mime_multipart_get_part(mp, i),
@@ -184,6 +186,23 @@ struct Walker {
         leaves.push_back({leaf_spec, html, obj});
     }
 };
+
+// True if a line of `text` begins with "--" and one of `boundaries`: spliced
+// into the message, it would end its part there (RFC 2046 5.1.1). The
+// original content has no such line (it would have ended the part already),
+// but edited and re-encoded content can: a quoted-printable soft break may
+// now fall just before a "--boundary" that sat mid-line.
+bool has_boundary_line(std::string_view text, const std::vector<std::string>& boundaries) {
+    for (size_t at = 0; at < text.size();) {
+        if (text.compare(at, 2, "--") == 0)
+            for (const auto& b : boundaries)
+                if (text.compare(at + 2, b.size(), b) == 0) return true;
+        const size_t nl = text.find('\n', at);
+        if (nl == std::string_view::npos) break;
+        at = nl + 1;
+    }
+    return false;
+}
 
 // A leaf decoded and ready to edit.
 struct Decoded {
@@ -384,7 +403,7 @@ TrackResult track_message(std::string_view headers, std::string_view body, const
     GMimeObject* root = g_mime_message_get_mime_part(message.get());
     if (!root) return r;
 
-    Walker walker{{}, r.notes};
+    Walker walker{{}, r.notes, {}};
     walker.walk(root, "", 0);
     const auto first_of = [&](bool html) -> const Leaf* {
         for (const Leaf& l : walker.leaves)
@@ -433,6 +452,10 @@ TrackResult track_message(std::string_view headers, std::string_view body, const
         }
         std::string encoded;
         if (!rw.encode(name, d, content, encoded)) continue;
+        if (has_boundary_line(encoded, walker.boundaries)) {
+            r.notes.push_back(name + ": a line would begin with a MIME boundary, left alone");
+            continue;
+        }
         splices.push_back({d.start, d.end, std::move(encoded)});
         r.links += links;
         r.placeholders += placeholders;

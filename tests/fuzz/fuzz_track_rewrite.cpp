@@ -16,6 +16,7 @@
 // not attachments) keeps its encoded content byte for byte. Time (10 s an
 // input) and memory (2 GB) are bounded by the fuzz.* test's options.
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -114,6 +115,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r.changed) {
         outpost::gmime_init_once();
         const std::vector<Part> before = tree(headers, body), after = tree(headers, r.body);
+        if (std::getenv("OUTPOST_FUZZ_VERBOSE")) {  // for corpus work: the two trees and the new body
+            for (const auto* t : {&before, &after}) {
+                std::fprintf(stderr, "%s:", t == &before ? "before" : "after");
+                for (const auto& p : *t) std::fprintf(stderr, " %s%s", p.type.c_str(), p.rewritable ? "*" : "");
+                std::fprintf(stderr, "\n");
+            }
+            std::fprintf(stderr, "new body:\n%s\n", r.body.c_str());
+        }
         if (before.size() != after.size()) std::abort();
         for (size_t i = 0; i < before.size(); ++i) {
             if (before[i].type != after[i].type || before[i].rewritable != after[i].rewritable) std::abort();
