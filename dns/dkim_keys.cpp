@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "store/secrets.h"
 
 namespace outpost {
 namespace {
@@ -133,21 +134,13 @@ std::string KeyDir::read(const std::string& domain, const std::string& selector)
         env_fail("DKIM key " + p + " has mode " + mode + " and is readable by others; run `chmod 600 " + p +
                  "`");
     }
-    // Read straight into the string the caller wipes (a stream buffer would
-    // keep a copy nobody wipes).
-    std::string pem;
+    std::string pem;  // the caller wipes it
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) env_fail("cannot read DKIM key " + p + ": " + std::strerror(errno) + "; run as root or the outpost user");
-    pem.resize(static_cast<size_t>(st.st_size));
-    size_t got = 0;
-    while (got < pem.size()) {
-        const ssize_t n = ::read(fd, pem.data() + got, pem.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += static_cast<size_t>(n);
-    }
-    ::close(fd);
-    pem.resize(got);  // a file that shrank meanwhile: what was read
+    const bool ok = fd >= 0 && read_secret(fd, pem);
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (!ok)
+        env_fail("cannot read DKIM key " + p + ": " + std::strerror(err) + "; run as root or the outpost user");
     return pem;
 }
 

@@ -139,11 +139,8 @@ void Daemon::maintain(unsigned tick) {
 int Daemon::wait(const sigset_t* set, int* sig) noexcept {
     try {
         for (;;) {
-            const int s = ::sigwaitinfo(set, nullptr);
-            if (s < 0) {
-                if (errno == EINTR) continue;
-                return errno;
-            }
+            int s = 0;
+            if (const int err = wait_signal(set, &s)) return err;
             if (s == SIGHUP) {
                 request_reload();
                 continue;

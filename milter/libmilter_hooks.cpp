@@ -83,6 +83,17 @@ void wake_listener(const ListenSpec& spec) {
     if (fd >= 0) ::close(fd);
 }
 
+int wait_signal(const sigset_t* set, int* sig) noexcept {
+    for (;;) {
+        const int s = ::sigwaitinfo(set, nullptr);
+        if (s >= 0) {
+            *sig = s;
+            return 0;
+        }
+        if (errno != EINTR) return errno;
+    }
+}
+
 void route_sigwait(SignalWaiter* w) { g_waiter.store(w); }
 
 }  // namespace outpost::milter
@@ -92,12 +103,5 @@ void route_sigwait(SignalWaiter* w) { g_waiter.store(w); }
 // one; nothing in it throws (SignalWaiter::wait is noexcept).
 extern "C" int sigwait(const sigset_t* set, int* sig) {
     if (auto* w = outpost::milter::g_waiter.load()) return w->wait(set, sig);
-    for (;;) {
-        const int s = ::sigwaitinfo(set, nullptr);
-        if (s >= 0) {
-            *sig = s;
-            return 0;
-        }
-        if (errno != EINTR) return errno;
-    }
+    return outpost::milter::wait_signal(set, sig);
 }

@@ -50,6 +50,10 @@ protected:
     ~SignalWaiter() = default;
 };
 
+// sigwait(3) as libc's: waits for a signal of `set` (sigwaitinfo, EINTR
+// retried), stores it in *sig and returns 0, or returns errno.
+int wait_signal(const sigset_t* set, int* sig) noexcept;
+
 // Routes sigwait(3) to `w` (nullptr: back to libc's behaviour). The waiter
 // must outlive the routing.
 void route_sigwait(SignalWaiter* w);

@@ -2,6 +2,10 @@
 #include "store/secrets.h"
 
 #include <openssl/crypto.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -50,6 +54,23 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 void wipe(std::string& secret) noexcept {
     OPENSSL_cleanse(secret.data(), secret.size());
     secret.clear();
+}
+
+bool read_secret(int fd, std::string& out) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return false;
+    wipe(out);
+    out.resize(static_cast<size_t>(st.st_size));  // read once, into its final place
+    size_t got = 0;
+    while (got < out.size()) {
+        const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return false;
+        if (n == 0) break;  // the file shrank meanwhile: what was read
+        got += static_cast<size_t>(n);
+    }
+    out.resize(got);
+    return true;
 }
 
 }  // namespace outpost

@@ -17,6 +17,15 @@ bool constant_time_equal(const std::string& a, const std::string& b);
 // secrets from a header or for printing, PEM text of DKIM keys, tracking
 // secret file contents.
 void wipe(std::string& secret) noexcept;
+// Reads the rest of `fd` (a secret file: a DKIM key, the tracking secrets)
+// into `out`, with no stream buffer keeping a copy nobody wipes; the caller
+// wipes `out`. False on a read error, with errno set.
+bool read_secret(int fd, std::string& out);
+// Wipes a secret when the scope ends, however it ends.
+struct WipeOnExit {
+    std::string& secret;
+    ~WipeOnExit() { wipe(secret); }
+};
 std::string base64url(const std::string& bytes);
 
 }  // namespace outpost

@@ -101,6 +101,40 @@ std::string secret_line(const std::string& kid) {
     return line;
 }
 
+// The next line of `rest` (without its LF), and `rest` moved past it.
+std::string_view next_line(std::string_view& rest) {
+    const size_t nl = rest.find('\n');
+    const std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    return line;
+}
+
+// The white-space separated fields of a secret file line, '#' to the end
+// being a comment.
+std::vector<std::string_view> fields_of(std::string_view line) {
+    line = line.substr(0, line.find('#'));
+    std::vector<std::string_view> out;
+    static constexpr std::string_view kSpace = " \t\r\f\v";
+    for (size_t at = line.find_first_not_of(kSpace); at != std::string_view::npos;
+         at = line.find_first_not_of(kSpace, at)) {
+        const size_t end = line.find_first_of(kSpace, at);
+        out.push_back(line.substr(at, end == std::string_view::npos ? end : end - at));
+        at = end;
+    }
+    return out;
+}
+
+// The whole secret file, read with no stream buffer keeping a copy.
+void read_secret_file(const std::string& path, std::string& out) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const bool ok = fd >= 0 && read_secret(fd, out);
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (!ok)
+        env_fail("TRACKING_SECRET_MISSING", "cannot read tracking secret file " + path + ": " +
+                                                std::strerror(err) + "; run as root or a member of its group");
+}
+
 void write_all(int fd, const std::string& s, const std::string& path) {
     size_t off = 0;
     while (off < s.size()) {
@@ -347,34 +381,28 @@ TokenKeys TokenKeys::load(const std::string& path) {
         env_fail("TRACKING_SECRET_INVALID",
                  "tracking secret file " + path + " has mode " + mode + "; run `chmod 640 " + path + "`");
     }
-    std::ifstream in(path);
-    if (!in)
-        env_fail("TRACKING_SECRET_MISSING", "cannot read tracking secret file " + path + ": " +
-                                                std::strerror(errno) +
-                                                "; run as root or a member of its group");
+    std::string content;  // every copy of the secrets made here is wiped
+    WipeOnExit wipe_content{content};
+    read_secret_file(path, content);
     std::vector<Secret> secrets;
-    std::string line;
     int lineno = 0;
-    while (std::getline(in, line)) {
+    for (std::string_view rest = content; !rest.empty();) {
         ++lineno;
         const auto where = path + ":" + std::to_string(lineno) + ": ";
-        if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-        std::istringstream ls(line);
-        std::string kid, b64, extra;
-        if (!(ls >> kid)) continue;
-        if (!(ls >> b64) || (ls >> extra))
-            env_fail("TRACKING_SECRET_INVALID", where + "expected 'KID SECRET'");
+        const std::vector<std::string_view> fields = fields_of(next_line(rest));
+        if (fields.empty()) continue;
+        if (fields.size() != 2) env_fail("TRACKING_SECRET_INVALID", where + "expected 'KID SECRET'");
+        const std::string kid(fields[0]);
         if (!valid_kid(kid))
             env_fail("TRACKING_SECRET_INVALID",
                      where + "bad key id '" + kid +
                          "' (1 to 8 letters and digits; `outpostctl tracking rotate` makes one)");
-        auto key = base64url_decode(b64);
+        auto key = base64url_decode(fields[1]);
         if (!key || key->size() != kSecretBytes)
             env_fail("TRACKING_SECRET_INVALID", where + "the secret must be base64url of 32 bytes (AES-256)");
         for (const auto& s : secrets)
             if (s.kid == kid) env_fail("TRACKING_SECRET_INVALID", where + "key id '" + kid + "' repeated");
         secrets.push_back({kid, std::move(*key)});
-        OPENSSL_cleanse(b64.data(), b64.size());
     }
     if (secrets.empty())
         env_fail("TRACKING_SECRET_INVALID",
@@ -558,16 +586,15 @@ void tracking_secret_retire(const std::string& path, const std::string& kid) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0)
         env_fail("TRACKING_SECRET_WRITE", "cannot stat " + path + ": " + std::strerror(errno));
-    std::ifstream in(path);
-    std::string content, line;
-    while (std::getline(in, line)) {
-        std::istringstream ls(line.substr(0, line.find('#')));
-        std::string first;
-        if ((ls >> first) && first == kid) {
-            OPENSSL_cleanse(line.data(), line.size());
-            continue;
-        }
-        content += line + "\n";
+    std::string old, content;  // both wiped, however this ends
+    WipeOnExit wipe_old{old}, wipe_content{content};
+    read_secret_file(path, old);
+    for (std::string_view rest = old; !rest.empty();) {
+        const std::string_view line = next_line(rest);
+        const auto fields = fields_of(line);
+        if (!fields.empty() && fields[0] == kid) continue;
+        content.append(line);
+        content += '\n';
     }
     // Write beside the file and rename over it, so a crash leaves either
     // the old file or the new one.
@@ -584,11 +611,9 @@ void tracking_secret_retire(const std::string& path, const std::string& kid) {
     } catch (...) {
         ::close(fd);
         ::unlink(tmp.c_str());
-        OPENSSL_cleanse(content.data(), content.size());
         throw;
     }
     ::close(fd);
-    OPENSSL_cleanse(content.data(), content.size());
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
         ::unlink(tmp.c_str());
         env_fail("TRACKING_SECRET_WRITE", "cannot replace " + path + ": " + std::strerror(errno));

@@ -23,6 +23,7 @@ StageResult IdentifyStage::end_of_headers(Message& m) {
         std::vector<std::string>& copies;
         Transaction& t;
         ~WipeSecrets() {
+            if (copies.empty()) return;  // no key header: nothing to wipe
             for (auto& s : copies) wipe(s);
             for (auto& h : t.headers)
                 if (header_is(h.name, kKeyHeader)) wipe(h.value);

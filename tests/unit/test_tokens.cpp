@@ -243,6 +243,22 @@ BOOST_AUTO_TEST_CASE(secret_file_rules) {
     BOOST_CHECK_THROW(TokenKeys::load(path), Error);  // bad key id
     test::write_file(path, "# only a comment\n");
     BOOST_CHECK_THROW(TokenKeys::load(path), Error);  // no secret
+    test::write_file(path, "k1 " + base64url(std::string(32, 'a')) + " extra\n");
+    BOOST_CHECK_THROW(TokenKeys::load(path), Error);  // a third field
+
+    // Comments, blank lines, CRLF and tab separators, no final newline: read
+    // as before the reader kept no stream buffer.
+    test::write_file(path, "# keys\r\n\r\n  k1\t" + base64url(std::string(32, 'a')) + "  # old\r\nk2 " +
+                               base64url(std::string(32, 'b')));
+    const TokenKeys keys = TokenKeys::load(path);
+    BOOST_TEST(keys.kids() == (std::vector<std::string>{"k1", "k2"}));
+    BOOST_TEST(keys.current_kid() == "k2");
+    // Retiring one keeps the other lines as they were.
+    tracking_secret_retire(path, "k1");
+    const std::string left = test::read_file(path);
+    BOOST_TEST(left.find("# keys") == 0u, left);
+    BOOST_TEST(left.find(base64url(std::string(32, 'a'))) == std::string::npos);
+    BOOST_TEST(TokenKeys::load(path).kids() == std::vector<std::string>{"k2"});
 }
 
 BOOST_AUTO_TEST_CASE(base64url_decoding) {
